@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing gort needs, only when it is missing:
+# cmake, gcc, make, pkg-config; with the argument `go`, also golang-go (the Go
+# peers of the benchmarks). Uses apt-get, and only as root. A missing Go is
+# reported but not fatal: bench/run.sh says which peers it could not run.
+set -euo pipefail
+
+want_go=0
+for arg in "$@"; do
+    case "$arg" in
+        go) want_go=1 ;;
+        *) echo "usage: $0 [go]" >&2; exit 2 ;;
+    esac
+done
+
+missing=()   # Debian packages whose command is absent
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need cmake      cmake
+need gcc        gcc
+need make       make
+need pkg-config pkg-config
+core=${#missing[@]}
+[ "$want_go" = 1 ] && need go golang-go
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+install() {
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "deps: missing $*, and cannot install (need root and apt-get)" >&2
+        return 1
+    fi
+    echo "deps: installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "$@"
+}
+
+if [ "$core" -gt 0 ]; then
+    install "${missing[@]}"          # the build tools (and Go if wanted)
+elif ! install "${missing[@]}"; then
+    echo "deps: continuing without Go; the Go peers of the benchmarks will not run" >&2
+fi

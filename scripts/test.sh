@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make test`: builds and runs the test suite three times (release, ASan+UBSan,
+# TSan), then the install smoke test, and prints one summary. Every stage runs
+# even when an earlier one failed; the exit status says whether all passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+ntests=$(ls tests/test_*.c 2>/dev/null | wc -l)
+passed=0 failed=0 ok=1
+summary=()
+
+# run_suite DIR CMAKE-ARGS...: configure, build, ctest; a build that fails
+# counts every test as failed.
+run_suite() {
+    local dir=$1; shift
+    local log="$dir/ctest.log"
+    echo "==== $dir: configure and build"
+    if ! { cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j2; }; then
+        summary+=("$dir: BUILD FAILED ($ntests tests counted as failed)")
+        failed=$((failed + ntests)) ok=0
+        return
+    fi
+    echo "==== $dir: ctest"
+    ctest --test-dir "$dir" --output-on-failure -j2 2>&1 | tee "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || ok=0
+    local line p f t
+    line=$(grep -E '[0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        summary+=("$dir: no ctest result (see $log)")
+        ok=0
+        return
+    fi
+    f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+    p=$((t - f))
+    passed=$((passed + p)) failed=$((failed + f))
+    summary+=("$dir: $p passed, $f failed")
+}
+
+san_flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g")
+run_suite build      -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build-asan "${san_flags[@]}" -DGORT_SANITIZE=address
+run_suite build-tsan "${san_flags[@]}" -DGORT_SANITIZE=thread
+
+echo "==== install smoke test"
+if scripts/install-test.sh build; then
+    summary+=("install-test: passed")
+else
+    summary+=("install-test: FAILED")
+    ok=0
+fi
+
+echo
+echo "==== summary"
+printf '%s\n' "${summary[@]}"
+[ "$failed" = 0 ] || ok=0
+echo "ctest: $passed passed, $failed failed"
+[ "$ok" = 1 ]
