@@ -4,6 +4,7 @@
 # even when an earlier one failed; the exit status says whether all passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+unset MAKEFLAGS MFLAGS MAKELEVEL   # a quiet, top-level make under cmake --build
 
 ntests=$(ls tests/test_*.c 2>/dev/null | wc -l)
 passed=0 failed=0 ok=1
