@@ -1,0 +1,71 @@
+/*
+ * The test harness, in the manner of libuv's: TEST(name) defines a test and
+ * registers it; the runner (harness.c) forks each test in its own process so
+ * a crash or a hang names one test and the others still run.
+ *
+ *   ./test_sync            run every test, one child process each
+ *   ./test_sync name       run one test in this process (for gdb)
+ *
+ * GORT_TEST_TIMEOUT=SECONDS sets the per-test timeout (default 300).
+ * GORT_TEST_BT=1 prints every thread's backtrace (gdb) of a test that timed out.
+ */
+#ifndef GORT_TEST_H
+#define GORT_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef void (*test_fn)(void);
+
+void test_register(const char *name, test_fn fn);
+
+/* Defines test_<name> and registers it before main runs. */
+#define TEST(name)                                                          \
+    static void test_##name(void);                                         \
+    __attribute__((constructor)) static void test_register_##name(void)    \
+    {                                                                       \
+        test_register(#name, test_##name);                                 \
+    }                                                                       \
+    static void test_##name(void)
+
+/* Both print one line and abort(): usable on any goroutine or thread. */
+void test_check_failed(const char *file, int line, const char *expr);
+void test_check_eq_failed(const char *file, int line, const char *a_expr,
+                          const char *b_expr, int64_t a, int64_t b);
+
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (!(cond))                                                        \
+            test_check_failed(__FILE__, __LINE__, #cond);                   \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                      \
+    do {                                                                    \
+        int64_t check_a_ = (int64_t)(a), check_b_ = (int64_t)(b);           \
+        if (check_a_ != check_b_)                                           \
+            test_check_eq_failed(__FILE__, __LINE__, #a, #b, check_a_,      \
+                                 check_b_);                                 \
+    } while (0)
+
+/* 1 when built with AddressSanitizer or ThreadSanitizer, so heavy tests can
+ * scale down; test_tsan() for ThreadSanitizer alone (a goroutine is a TSan
+ * fiber there: keep ~10,000 alive at once at most). */
+int test_sanitized(void);
+int test_tsan(void);
+
+/* full without sanitizers, asan under ASan, tsan under TSan. */
+int64_t test_scale(int64_t full, int64_t asan, int64_t tsan);
+
+/* Runs fn in a forked child with its stderr captured. Returns the child's
+ * wait status, or -1 if it had not ended after `seconds` (it is killed).
+ * *err receives the captured stderr, NUL-terminated (free it). */
+int test_fork_capture(void (*fn)(void), int seconds, char **err);
+
+/* For tests of fatal errors: runs fn in a forked child and returns 1 if the
+ * child died (by a signal such as SIGABRT, or a non-zero exit status) and
+ * its stderr contains expected_substring. Otherwise it prints how the child
+ * ended and what it wrote, and returns 0. Call it outside gort_run. */
+int test_expect_death(void (*fn)(void), const char *expected_substring);
+
+#endif /* GORT_TEST_H */

@@ -1,0 +1,551 @@
+/* Black-box tests of the runtime's life cycle: gort_run, its configuration,
+ * gort_go's errors, goroutine ids and counts, gort_read_stats. */
+#define _GNU_SOURCE
+#include <gort.h>
+#include "test.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int main_ran;
+
+static void set_flag(void *arg)
+{
+    CHECK(gort_id() > 0);
+    *(int *)arg = 1;
+}
+
+static void nop(void *arg)
+{
+    (void)arg;
+}
+
+TEST(run_null_cfg)
+{
+    int ran = 0;
+    CHECK_EQ(gort_run(NULL, set_flag, &ran), 0);
+    CHECK_EQ(ran, 1);
+}
+
+TEST(run_zero_cfg)
+{
+    gort_config cfg = {0};
+    int ran = 0;
+    CHECK_EQ(gort_run(&cfg, set_flag, &ran), 0);
+    CHECK_EQ(ran, 1);
+}
+
+TEST(run_twice)
+{
+    int a = 0, b = 0;
+    CHECK_EQ(gort_run(NULL, set_flag, &a), 0);
+    CHECK_EQ(a, 1);
+    CHECK_EQ(gort_run(NULL, set_flag, &b), 0);
+    CHECK_EQ(b, 1);
+}
+
+static atomic_int loop_done;
+
+static void loop_child(void *arg)
+{
+    gort_wg_done(arg);
+    atomic_fetch_add(&loop_done, 1);
+}
+
+static void loop_main(void *arg)
+{
+    int *ran = arg;
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 100);
+    for (int i = 0; i < 100; i++)
+        CHECK(gort_go(loop_child, &wg) > 0);
+    gort_wg_wait(&wg);
+    (*ran)++;
+}
+
+TEST(run_20_times)
+{
+    int ran = 0;
+    for (int i = 0; i < 20; i++) {
+        gort_config cfg = {.maxprocs = 1 + i % 4};
+        CHECK_EQ(gort_run(&cfg, loop_main, &ran), 0);
+        CHECK_EQ(ran, i + 1);
+        CHECK_EQ(gort_id(), 0);
+    }
+    CHECK_EQ(atomic_load(&loop_done), 20 * 100);
+}
+
+static void record_arg(void *arg)
+{
+    *(void **)arg = arg;
+}
+
+TEST(run_arg_passed_through)
+{
+    void *slot = NULL;
+    CHECK_EQ(gort_run(NULL, record_arg, &slot), 0);
+    CHECK(slot == &slot);
+}
+
+static void must_not_run(void *arg)
+{
+    (void)arg;
+    main_ran = 1;
+}
+
+TEST(run_negative_maxprocs_einval)
+{
+    gort_config cfg = {.maxprocs = -1};
+    CHECK_EQ(gort_run(&cfg, must_not_run, NULL), -EINVAL);
+    cfg.maxprocs = -100;
+    CHECK_EQ(gort_run(&cfg, must_not_run, NULL), -EINVAL);
+    CHECK_EQ(main_ran, 0);
+}
+
+TEST(run_negative_max_threads_einval)
+{
+    gort_config cfg = {.max_threads = -1};
+    CHECK_EQ(gort_run(&cfg, must_not_run, NULL), -EINVAL);
+    CHECK_EQ(main_ran, 0);
+    /* A failed gort_run leaves nothing behind: the next one works. */
+    int ran = 0;
+    CHECK_EQ(gort_run(NULL, set_flag, &ran), 0);
+    CHECK_EQ(ran, 1);
+}
+
+TEST(run_null_main_fn)
+{
+    /* Not documented; any sane answer is a negative errno, not a crash. */
+    CHECK(gort_run(NULL, NULL, NULL) < 0);
+}
+
+static void tiny_stack_main(void *arg)
+{
+    int ran = 0;
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 1);
+    CHECK(gort_go(loop_child, &wg) > 0);
+    gort_wg_wait(&wg);
+    ran = 1;
+    *(int *)arg = ran;
+}
+
+TEST(run_tiny_stack_size)
+{
+    /* The library may round a tiny stack up to its minimum or refuse it. */
+    size_t sizes[] = {1, 100, 4096};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        gort_config cfg = {.stack_size = sizes[i]};
+        int ran = 0;
+        int r = gort_run(&cfg, tiny_stack_main, &ran);
+        CHECK(r == 0 || r == -EINVAL);
+        CHECK_EQ(ran, r == 0);
+    }
+}
+
+static void nested_run_main(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gort_run(NULL, must_not_run, NULL), -EBUSY);
+    main_ran = 2;
+}
+
+TEST(run_inside_goroutine_ebusy)
+{
+    CHECK_EQ(gort_run(NULL, nested_run_main, NULL), 0);
+    CHECK_EQ(main_ran, 2);
+}
+
+static void nested_run_child(void *arg)
+{
+    CHECK_EQ(gort_run(NULL, must_not_run, NULL), -EBUSY);
+    gort_wg_done(arg);
+}
+
+static void nested_run_in_child_main(void *arg)
+{
+    (void)arg;
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(gort_go(nested_run_child, &wg) > 0);
+    gort_wg_wait(&wg);
+}
+
+TEST(run_inside_other_goroutine_ebusy)
+{
+    gort_config cfg = {.maxprocs = 2};
+    CHECK_EQ(gort_run(&cfg, nested_run_in_child_main, NULL), 0);
+    CHECK_EQ(main_ran, 0);
+}
+
+static void *foreign_run(void *arg)
+{
+    *(int *)arg = gort_run(NULL, must_not_run, NULL);
+    return NULL;
+}
+
+static void foreign_run_main(void *arg)
+{
+    (void)arg;
+    pthread_t t;
+    int r = 1;
+    CHECK_EQ(pthread_create(&t, NULL, foreign_run, &r), 0);
+    gort_syscall_enter();
+    pthread_join(t, NULL);
+    gort_syscall_exit();
+    CHECK_EQ(r, -EBUSY);
+}
+
+TEST(run_from_foreign_thread_while_running_ebusy)
+{
+    CHECK_EQ(gort_run(NULL, foreign_run_main, NULL), 0);
+    CHECK_EQ(main_ran, 0);
+}
+
+static void read_maxprocs(void *arg)
+{
+    *(int *)arg = gort_maxprocs(0);
+    gort_stats st;
+    gort_read_stats(&st);
+    CHECK_EQ(st.procs, *(int *)arg);
+}
+
+TEST(maxprocs_env)
+{
+    CHECK_EQ(setenv("GORT_MAXPROCS", "3", 1), 0);
+    int n = 0;
+    CHECK_EQ(gort_run(NULL, read_maxprocs, &n), 0);
+    CHECK_EQ(n, 3);
+    gort_config cfg = {0};
+    n = 0;
+    CHECK_EQ(gort_run(&cfg, read_maxprocs, &n), 0);
+    CHECK_EQ(n, 3);
+    /* An explicit cfg.maxprocs wins over the environment. */
+    cfg.maxprocs = 2;
+    CHECK_EQ(gort_run(&cfg, read_maxprocs, &n), 0);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(setenv("GORT_MAXPROCS", "5", 1), 0);
+    CHECK_EQ(gort_run(NULL, read_maxprocs, &n), 0);
+    CHECK_EQ(n, 5);
+    unsetenv("GORT_MAXPROCS");
+}
+
+TEST(maxprocs_default_is_cpus)
+{
+    unsetenv("GORT_MAXPROCS");
+    cpu_set_t set;
+    CHECK_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    int n = 0;
+    CHECK_EQ(gort_run(NULL, read_maxprocs, &n), 0);
+    CHECK_EQ(n, CPU_COUNT(&set));
+}
+
+TEST(maxprocs_cfg_honoured)
+{
+    for (int p = 1; p <= 8; p++) {
+        gort_config cfg = {.maxprocs = p};
+        int n = 0;
+        CHECK_EQ(gort_run(&cfg, read_maxprocs, &n), 0);
+        CHECK_EQ(n, p);
+    }
+}
+
+TEST(go_without_runtime_eperm)
+{
+    CHECK_EQ(gort_go(nop, NULL), -EPERM);
+    int ran = 0;
+    CHECK_EQ(gort_run(NULL, set_flag, &ran), 0);
+    CHECK_EQ(gort_go(nop, NULL), -EPERM);
+}
+
+static void go_null_main(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gort_go(NULL, NULL), -EINVAL);
+    CHECK_EQ(gort_go(NULL, &main_ran), -EINVAL);
+    main_ran = 3;
+}
+
+TEST(go_null_fn_einval)
+{
+    CHECK_EQ(gort_run(NULL, go_null_main, NULL), 0);
+    CHECK_EQ(main_ran, 3);
+}
+
+TEST(id_zero_outside)
+{
+    CHECK_EQ(gort_id(), 0);
+    int ran = 0;
+    CHECK_EQ(gort_run(NULL, set_flag, &ran), 0);
+    CHECK_EQ(gort_id(), 0);
+}
+
+#define NIDS 1000
+static int64_t ids_returned[NIDS];
+static _Atomic int64_t ids_seen[NIDS];
+
+static void record_id(void *arg)
+{
+    intptr_t i = (intptr_t)arg;
+    atomic_store(&ids_seen[i], gort_id());
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void ids_main(void *arg)
+{
+    (void)arg;
+    int64_t me = gort_id();
+    CHECK(me > 0);
+    for (intptr_t i = 0; i < NIDS; i++) {
+        ids_returned[i] = gort_go(record_id, (void *)i);
+        CHECK(ids_returned[i] > 0);
+        CHECK(ids_returned[i] != me);
+    }
+    for (int i = 0; i < NIDS; i++)
+        while (atomic_load(&ids_seen[i]) == 0)
+            gort_yield();
+    CHECK_EQ(gort_id(), me);
+}
+
+TEST(id_distinct_and_matches_go)
+{
+    gort_config cfg = {.maxprocs = 2};
+    CHECK_EQ(gort_run(&cfg, ids_main, NULL), 0);
+    int64_t sorted[NIDS];
+    for (int i = 0; i < NIDS; i++) {
+        CHECK_EQ(atomic_load(&ids_seen[i]), ids_returned[i]);
+        sorted[i] = ids_returned[i];
+    }
+    qsort(sorted, NIDS, sizeof sorted[0], cmp_i64);
+    for (int i = 1; i < NIDS; i++)
+        CHECK(sorted[i] != sorted[i - 1]);
+}
+
+/* Goroutines that park on gate once they have said they started. */
+struct gated {
+    gort_waitgroup started;
+    gort_waitgroup gate;
+    gort_waitgroup finished;
+};
+
+static void gated_child(void *arg)
+{
+    struct gated *g = arg;
+    gort_wg_done(&g->started);
+    gort_wg_wait(&g->gate);
+    gort_wg_done(&g->finished);
+}
+
+static void wait_until_only_main(void)
+{
+    /* A goroutine calls wg_done before it has fully exited. */
+    for (int i = 0; i < 1000000 && gort_num_goroutines() != 1; i++)
+        gort_yield();
+    CHECK_EQ(gort_num_goroutines(), 1);
+}
+
+static void count_main(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gort_num_goroutines(), 1);
+    struct gated g = {0};
+    for (int k = 1; k <= 50; k += 7) {
+        gort_wg_add(&g.started, k);
+        gort_wg_add(&g.gate, 1);
+        gort_wg_add(&g.finished, k);
+        for (int i = 0; i < k; i++)
+            CHECK(gort_go(gated_child, &g) > 0);
+        gort_wg_wait(&g.started);
+        CHECK_EQ(gort_num_goroutines(), 1 + k);
+        gort_stats st;
+        gort_read_stats(&st);
+        CHECK_EQ(st.goroutines, 1 + k);
+        gort_wg_done(&g.gate);
+        gort_wg_wait(&g.finished);
+        wait_until_only_main();
+    }
+}
+
+TEST(num_goroutines_counts)
+{
+    gort_config cfg = {.maxprocs = 2};
+    CHECK_EQ(gort_run(&cfg, count_main, NULL), 0);
+    cfg.maxprocs = 1;
+    CHECK_EQ(gort_run(&cfg, count_main, NULL), 0);
+}
+
+static void stats_main(void *arg)
+{
+    int procs = *(int *)arg;
+    gort_stats st;
+    memset(&st, 0xa5, sizeof st);
+    gort_read_stats(&st);
+    CHECK_EQ(st.procs, procs);
+    CHECK(st.threads >= 1);
+    CHECK(st.goroutines >= 1);
+    CHECK(st.idle_threads >= 0 && st.idle_threads <= st.threads);
+    CHECK(st.spinning >= 0 && st.spinning <= st.threads);
+    /* The main goroutine is running, so its P is not idle. */
+    CHECK(st.idle_procs >= 0 && st.idle_procs <= procs - 1);
+    CHECK(st.in_syscall >= 0 && st.in_syscall <= st.threads);
+    CHECK(st.steals >= 0);
+
+    /* With goroutines running, the numbers stay in range. */
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 1000);
+    for (int i = 0; i < 1000; i++)
+        CHECK(gort_go(loop_child, &wg) > 0);
+    gort_read_stats(&st);
+    CHECK_EQ(st.procs, procs);
+    CHECK(st.goroutines >= 1 && st.goroutines <= 1001);
+    CHECK(st.threads >= 1);
+    gort_wg_wait(&wg);
+    gort_read_stats(&st);
+    CHECK(st.steals >= 0);
+}
+
+TEST(read_stats_plausible)
+{
+    for (int p = 1; p <= 4; p++) {
+        gort_config cfg = {.maxprocs = p};
+        CHECK_EQ(gort_run(&cfg, stats_main, &p), 0);
+    }
+}
+
+static void check_stats_zero(void)
+{
+    gort_stats st, zero;
+    memset(&st, 0xa5, sizeof st);
+    memset(&zero, 0, sizeof zero);
+    gort_read_stats(&st);
+    CHECK_EQ(st.goroutines, 0);
+    CHECK_EQ(st.threads, 0);
+    CHECK_EQ(st.idle_threads, 0);
+    CHECK_EQ(st.spinning, 0);
+    CHECK_EQ(st.procs, 0);
+    CHECK_EQ(st.idle_procs, 0);
+    CHECK_EQ(st.in_syscall, 0);
+    CHECK_EQ(st.steals, 0);
+}
+
+TEST(read_stats_zero_outside)
+{
+    check_stats_zero();
+    int p = 2;
+    gort_config cfg = {.maxprocs = p};
+    CHECK_EQ(gort_run(&cfg, stats_main, &p), 0);
+    check_stats_zero();
+}
+
+/* max_threads: the runtime must either manage within the limit or fail
+ * clearly (gort_run returns -EAGAIN/-EINVAL, or the process dies with a
+ * message about threads); never hang, never silently exceed it. */
+
+#define LIMIT_BLOCKERS 20
+static int limit_pipe[2];
+static atomic_int limit_in_read;
+
+static void limit_blocker(void *arg)
+{
+    gort_waitgroup *wg = arg;
+    char c;
+    atomic_fetch_add(&limit_in_read, 1);
+    gort_syscall_enter();
+    ssize_t n = read(limit_pipe[0], &c, 1);
+    gort_syscall_exit();
+    CHECK_EQ(n, 1);
+    gort_wg_done(wg);
+}
+
+static void limit_writer(void *arg)
+{
+    gort_waitgroup *wg = arg;
+    /* Runs only once every blocker holds a thread in read(): more threads
+     * than the limit allows. */
+    while (atomic_load(&limit_in_read) < LIMIT_BLOCKERS)
+        gort_yield();
+    char buf[LIMIT_BLOCKERS];
+    memset(buf, 'x', sizeof buf);
+    CHECK_EQ(write(limit_pipe[1], buf, sizeof buf), LIMIT_BLOCKERS);
+    gort_wg_done(wg);
+}
+
+static void limit_main(void *arg)
+{
+    (void)arg;
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, LIMIT_BLOCKERS + 1);
+    for (int i = 0; i < LIMIT_BLOCKERS; i++)
+        CHECK(gort_go(limit_blocker, &wg) > 0);
+    CHECK(gort_go(limit_writer, &wg) > 0);
+    gort_wg_wait(&wg);
+}
+
+static void limit_child(void)
+{
+    CHECK_EQ(pipe(limit_pipe), 0);
+    gort_config cfg = {.maxprocs = 1, .max_threads = 4};
+    int r = gort_run(&cfg, limit_main, NULL);
+    if (r == -EAGAIN) {
+        fprintf(stderr, "gort_run returned -EAGAIN: out of threads\n");
+        abort();
+    }
+    fprintf(stderr, "gort_run returned %d: the thread limit was not enforced\n", r);
+}
+
+TEST(max_threads_exceeded_fails_clearly)
+{
+    CHECK(test_expect_death(limit_child, "thread"));
+}
+
+static atomic_int small_limit_done;
+
+static void small_limit_main(void *arg)
+{
+    (void)arg;
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 1000);
+    for (int i = 0; i < 1000; i++)
+        CHECK(gort_go(loop_child, &wg) > 0);
+    gort_wg_wait(&wg);
+    atomic_store(&small_limit_done, 1);
+}
+
+static void small_limit_child(void)
+{
+    /* Fewer threads than Ps: run within the limit (fewer Ps running at
+     * once), refuse the config, or die naming threads. */
+    gort_config cfg = {.maxprocs = 4, .max_threads = 1};
+    int r = gort_run(&cfg, small_limit_main, NULL);
+    if (r == 0 && atomic_load(&small_limit_done))
+        _exit(0);
+    if (r == -EINVAL || r == -EAGAIN)
+        _exit(3);
+    fprintf(stderr, "gort_run returned %d, main done %d\n", r,
+            atomic_load(&small_limit_done));
+    _exit(4);
+}
+
+TEST(max_threads_below_maxprocs)
+{
+    char *err = NULL;
+    int st = test_fork_capture(small_limit_child, 120, &err);
+    int ok = st != -1 &&
+             ((WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3)) ||
+              (WIFSIGNALED(st) && strstr(err, "thread") != NULL));
+    if (!ok)
+        fprintf(stderr, "status %#x, stderr:\n%s\n", st, err);
+    free(err);
+    CHECK(ok);
+}
