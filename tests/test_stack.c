@@ -172,11 +172,14 @@ TEST(stack_reuse_after_exit)
 /* ---- Overflow ---------------------------------------------------------------- */
 
 static volatile int overflow_sink;
+static volatile int overflow_stop; /* never set: keeps gcc from calling it infinite */
 
 __attribute__((noinline)) static int overflow(int depth)
 {
     volatile char frame[512];
     frame[0] = (char)depth;
+    if (overflow_stop)
+        return 0;
     int r = overflow(depth + 1);
     /* Using the frame after the call keeps this a real recursion. */
     return r + frame[0] + frame[depth % 512];

@@ -224,8 +224,7 @@ static void wg_tree_main(void *arg)
     gort_wg_add(&tree_wg, 1);
     CHECK(gort_go(wg_tree, (void *)7) > 0);
     gort_wg_wait(&tree_wg);
-    /* 1 + 3 + 9 + ... + 3^7 */
-    CHECK_EQ(atomic_load(&tree_done), (6561 * 3 - 1) / 2);
+    CHECK_EQ(atomic_load(&tree_done), (6561 - 1) / 2); /* 1 + 3 + ... + 3^7 */
 }
 
 TEST(wg_add_done_from_many_goroutines)
