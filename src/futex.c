@@ -1,0 +1,123 @@
+/*
+ * futex.c: how OS threads sleep and wake, and the runtime's own locks.
+ *
+ * This is Go's lock_futex.go. Goroutines never sleep here: they park in the
+ * scheduler. Ms sleep here when there is nothing to run (stopm on m->park),
+ * and runtime locks fall back to the futex after a short spin. The futex
+ * word is private to the process (FUTEX_PRIVATE_FLAG).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+enum { mutex_unlocked = 0, mutex_locked = 1, mutex_sleeping = 2 };
+enum { active_spin = 4, active_spin_cnt = 30, passive_spin = 1 };
+
+/* Sleeps while *addr == val, for at most ns nanoseconds (ns < 0: forever).
+ * Spurious wakeups are allowed; callers loop. */
+void gort__futexsleep(uint32_t *addr, uint32_t val, int64_t ns) {
+    struct timespec ts, *tsp = NULL;
+    if (ns >= 0) {
+        ts.tv_sec = ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        tsp = &ts;
+    }
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+}
+
+void gort__futexwakeup(uint32_t *addr, uint32_t cnt) {
+    long r = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, cnt, NULL, NULL, 0);
+    if (r < 0 && errno != EAGAIN)
+        gort__throw("futexwakeup: futex failed");
+}
+
+void gort__procyield(int cycles) {
+    for (int i = 0; i < cycles; i++)
+        __asm__ volatile("pause" ::: "memory");
+}
+
+void gort__osyield(void) { sched_yield(); }
+
+void gort__usleep(int64_t us) {
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    nanosleep(&ts, NULL);
+}
+
+void gort__lock(gort_lock *l) {
+    /* Speculative grab for the uncontended case. */
+    uint32_t v = xchg(&l->key, mutex_locked);
+    if (v == mutex_unlocked)
+        return;
+
+    /* wait is mutex_locked or mutex_sleeping: if we ever slept, we must
+     * leave the key at sleeping so the unlocker knows to wake someone. */
+    uint32_t wait = v;
+    int spin = gort__ncpu > 1 ? active_spin : 0;
+    for (;;) {
+        for (int i = 0; i < spin; i++) {
+            while (load_relaxed(&l->key) == mutex_unlocked)
+                if (cas(&l->key, mutex_unlocked, wait))
+                    return;
+            gort__procyield(active_spin_cnt);
+        }
+        for (int i = 0; i < passive_spin; i++) {
+            while (load_relaxed(&l->key) == mutex_unlocked)
+                if (cas(&l->key, mutex_unlocked, wait))
+                    return;
+            gort__osyield();
+        }
+        v = xchg(&l->key, mutex_sleeping);
+        if (v == mutex_unlocked)
+            return;
+        wait = mutex_sleeping;
+        gort__futexsleep(&l->key, mutex_sleeping, -1);
+    }
+}
+
+void gort__unlock(gort_lock *l) {
+    uint32_t v = xchg(&l->key, mutex_unlocked);
+    if (v == mutex_unlocked)
+        gort__throw("unlock of unlocked lock");
+    if (v == mutex_sleeping)
+        gort__futexwakeup(&l->key, 1);
+}
+
+/* ---- notes: one-shot sleep and wakeup ------------------------------------ */
+
+void gort__noteclear(note *n) { store_relaxed(&n->key, 0); }
+
+void gort__notewakeup(note *n) {
+    uint32_t old = xchg(&n->key, 1);
+    if (old != 0)
+        gort__throw("notewakeup: double wakeup");
+    gort__futexwakeup(&n->key, 1);
+}
+
+void gort__notesleep(note *n) {
+    while (load_acq(&n->key) == 0)    /* acquire: pairs with notewakeup's xchg */
+        gort__futexsleep(&n->key, 0, -1);
+}
+
+bool gort__notetsleep(note *n, int64_t ns) {
+    if (ns < 0) {
+        gort__notesleep(n);
+        return true;
+    }
+    int64_t deadline = gort__nanotime() + ns;
+    while (load_acq(&n->key) == 0) {
+        gort__futexsleep(&n->key, 0, ns);
+        if (load_acq(&n->key) != 0)
+            break;
+        int64_t now = gort__nanotime();
+        if (now >= deadline)
+            return false;
+        ns = deadline - now;
+    }
+    return true;
+}

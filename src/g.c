@@ -1,0 +1,363 @@
+/*
+ * g.c: goroutines: creation (newproc), the switch into and out of them
+ * (gogo, mcall), exit (goexit), and their reuse (gfget/gfput).
+ *
+ * A G is created without a stack. Its first execute binds one from the P's
+ * stack cache and lays out an initial frame whose return address is
+ * gostart; gort__ctx_switch "returns" into it. When the G exits, its stack
+ * goes back to the cache and the G struct to the P's free list, so a
+ * spawn-heavy program reuses both while they are hot in cache.
+ *
+ * A running G leaves for g0 only through mcall: it records what g0 should
+ * do with it (park it, requeue it, free it) and switches. g0 does that work
+ * after the G's registers are saved, so no other M can pick up the G while
+ * it is still running on this one (see "How a goroutine blocks" in
+ * docs/design.md).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#include "runtime.h"
+
+enum { goidCacheBatch = 16, gfreeLocalMax = 64, gfreeBatch = 32, gslabSize = 256 };
+
+/* G structs come from slabs so that creating one is a pointer bump; all of
+ * them are found again at shutdown through the slab list. */
+typedef struct gslab {
+    struct gslab *next;
+    int           used;
+    G             g[gslabSize];
+} gslab;
+
+static struct {
+    gort_lock lock;
+    gslab    *slabs;
+} allgs;
+
+void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval) {
+    if (!cas(&gp->atomicstatus, oldval, newval))
+        gort__throw("casgstatus: bad incoming values");
+}
+
+/* ---- the switch, with the sanitizers told about it ---------------------- */
+
+/* Switches from the context of G from to that of G to (either may be a
+ * g0). AddressSanitizer and ThreadSanitizer each keep per-stack state and
+ * must be told before every switch; with neither, this is one call. */
+static inline void gswitch(G *from, G *to, bool dying) {
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake_stack,
+                                   (const void *)to->stack.lo, to->stack.hi - to->stack.lo);
+#endif
+#ifdef __SANITIZE_THREAD__
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    (void)dying;
+    gort__ctx_switch(&from->sched, &to->sched);
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+#endif
+}
+
+/* The first code a goroutine runs, on its own stack. */
+__attribute__((noreturn, used)) static void gostart(void) {
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    G *gp = getg();
+    gp->fn(gp->arg);
+    gort__goexit1();
+}
+
+/* Switches from g0 to gp. A G that has never run gets its stack here, on
+ * the M that will run it, and an initial frame for gort__ctx_switch to pop:
+ * default MXCSR and x87 control word, zeroed callee-saved registers, gostart
+ * as the return address and a zero return address above it so debuggers
+ * stop unwinding there. */
+void gort__gogo(M *mp, G *gp) {
+    if (gp->stack.lo == 0) {
+        gp->stack = gort__stackalloc(mp->p);
+        uint64_t *sp = (uint64_t *)(gp->stack.hi - 72);
+        sp[0] = 0x1F80 | ((uint64_t)0x037F << 32);
+        for (int i = 1; i <= 6; i++)
+            sp[i] = 0;
+        sp[7] = (uint64_t)(uintptr_t)gostart;
+        sp[8] = 0;
+        gp->sched.sp = sp;
+#ifdef __SANITIZE_THREAD__
+        gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    }
+    gswitch(mp->g0, gp, false);
+}
+
+/* Switches from the running G to g0, which then calls fn(m, gp). Returns
+ * when gp is next scheduled, possibly on another M: callers re-read getm(). */
+void gort__mcall(mcallfn fn) {
+    M *mp = getm();
+    G *gp = mp->curg;
+    mp->mcallfn = fn;
+    mp->mcallg = gp;
+    gswitch(gp, mp->g0, false);
+}
+
+/* ---- goroutine ids and accounting --------------------------------------- */
+
+static int64_t newgoid(P *pp) {
+    if (pp->goidcache == pp->goidcacheend) {
+        pp->goidcache = (int64_t)xadd(&gort__sched.goidgen, goidCacheBatch) - goidCacheBatch + 1;
+        pp->goidcacheend = pp->goidcache + goidCacheBatch;
+    }
+    return pp->goidcache++;
+}
+
+/* Live goroutines: created minus exited, summed over Ps. Exact when nothing
+ * is being created or exiting at the moment; approximate otherwise. */
+int64_t gort__gcount(void) {
+    /* Destroyed Ps keep their counts: allp entries live until shutdown. */
+    int64_t n = load_relaxed(&gort__sched.nforeign);
+    int32_t np = load_acq(&gort__nallp);
+    for (int32_t i = 0; i < np; i++) {
+        P *pp = gort__allp[i];
+        n += load_relaxed(&pp->ncreated) - load_relaxed(&pp->nexited);
+    }
+    return n;
+}
+
+/* ---- G allocation and free lists ----------------------------------------- */
+
+/* A new G struct, status Gidle, no stack. NULL when memory runs out. */
+G *gort__malg(void) {
+    gort__lock(&allgs.lock);
+    gslab *s = allgs.slabs;
+    if (s == NULL || s->used == gslabSize) {
+        s = calloc(1, sizeof *s);
+        if (s == NULL) {
+            gort__unlock(&allgs.lock);
+            return NULL;
+        }
+        s->next = allgs.slabs;
+        allgs.slabs = s;
+    }
+    G *gp = &s->g[s->used++];
+    gort__unlock(&allgs.lock);
+    store_relaxed(&gp->atomicstatus, Gdead);
+    return gp;
+}
+
+/* Frees every G at shutdown, abandoned ones included. */
+void gort__allgs_free(void) {
+    gslab *s = allgs.slabs;
+    while (s) {
+        gslab *next = s->next;
+#ifdef __SANITIZE_THREAD__
+        for (int i = 0; i < s->used; i++)
+            if (s->g[i].tsan_fiber)
+                __tsan_destroy_fiber(s->g[i].tsan_fiber);
+#endif
+        free(s);
+        s = next;
+    }
+    allgs.slabs = NULL;
+}
+
+/* Puts a dead G on pp's free list; a long list spills a batch to the global
+ * one so that Gs freed on one P can be reused by a P that creates them. */
+void gort__gfput(P *pp, G *gp) {
+    if (readgstatus(gp) != Gdead)
+        gort__throw("gfput: bad status (not Gdead)");
+    gp->schedlink = pp->gfree;
+    pp->gfree = gp;
+    pp->gfreecnt++;
+    if (pp->gfreecnt >= gfreeLocalMax) {
+        gort__lock(&gort__sched.gflock);
+        while (pp->gfreecnt >= gfreeBatch) {
+            gp = pp->gfree;
+            pp->gfree = gp->schedlink;
+            pp->gfreecnt--;
+            gp->schedlink = gort__sched.gfree;
+            gort__sched.gfree = gp;
+            gort__sched.ngfree++;
+        }
+        gort__unlock(&gort__sched.gflock);
+    }
+}
+
+/* Gets a dead G from pp's free list, refilling it from the global list. */
+G *gort__gfget(P *pp) {
+    if (pp->gfree == NULL && load_relaxed(&gort__sched.ngfree) > 0) {
+        gort__lock(&gort__sched.gflock);
+        while (pp->gfreecnt < gfreeBatch && gort__sched.gfree) {
+            G *gp = gort__sched.gfree;
+            gort__sched.gfree = gp->schedlink;
+            store_relaxed(&gort__sched.ngfree, gort__sched.ngfree - 1);
+            gp->schedlink = pp->gfree;
+            pp->gfree = gp;
+            pp->gfreecnt++;
+        }
+        gort__unlock(&gort__sched.gflock);
+    }
+    G *gp = pp->gfree;
+    if (gp) {
+        pp->gfree = gp->schedlink;
+        pp->gfreecnt--;
+    }
+    return gp;
+}
+
+/* A P is being destroyed: its free Gs go to the global list. */
+void gort__gfpurge(P *pp) {
+    gort__lock(&gort__sched.gflock);
+    while (pp->gfree) {
+        G *gp = pp->gfree;
+        pp->gfree = gp->schedlink;
+        gp->schedlink = gort__sched.gfree;
+        gort__sched.gfree = gp;
+        gort__sched.ngfree++;
+    }
+    pp->gfreecnt = 0;
+    gort__unlock(&gort__sched.gflock);
+}
+
+/* ---- newproc: gort_go ----------------------------------------------------- */
+
+static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid) {
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->goid = goid;
+    gp->waitreason = waitReasonZero;
+    gp->param = NULL;
+    gp->waiting = NULL;
+    gp->m = NULL;
+    gort__casgstatus(gp, Gdead, Grunnable);
+}
+
+/* A goroutine started by a thread that is not an M (or by an M without a
+ * P): it goes on the global queue, and an idle P is woken to run it. */
+static int64_t newproc_foreign(void (*fn)(void *), void *arg) {
+    int err = gort__stackreserve1();
+    if (err < 0)
+        return err;
+    gort__lock(&gort__sched.gflock);
+    G *gp = gort__sched.gfree;
+    if (gp) {
+        gort__sched.gfree = gp->schedlink;
+        store_relaxed(&gort__sched.ngfree, gort__sched.ngfree - 1);
+    }
+    gort__unlock(&gort__sched.gflock);
+    if (!gp && !(gp = gort__malg()))
+        return -ENOMEM;  /* the credit stays reserved; harmless slack */
+    int64_t goid = (int64_t)xadd(&gort__sched.goidgen, 1);
+    ginit(gp, fn, arg, goid);
+    xadd(&gort__sched.nforeign, 1);
+    gort__lock(&gort__sched.lock);
+    gort__globrunqput(gp);
+    gort__unlock(&gort__sched.lock);
+    /* Unlike a P's own submissions this must wake someone even if an M is
+     * spinning: see "Spinning" in docs/design.md. */
+    gort__wakep();
+    return goid;
+}
+
+int64_t gort__newproc(void (*fn)(void *), void *arg) {
+    M *mp = getm();
+    P *pp;
+    if (mp == NULL || mp->curg == NULL || (pp = mp->p) == NULL ||
+        readgstatus(mp->curg) != Grunning)
+        return newproc_foreign(fn, arg);
+
+    if (pp->stackcredit == 0) {
+        int err = gort__stackreserve(pp);
+        if (err < 0)
+            return err;
+    }
+    G *gp = gort__gfget(pp);
+    if (gp == NULL && (gp = gort__malg()) == NULL)
+        return -ENOMEM;
+    pp->stackcredit--;
+    int64_t goid = newgoid(pp);
+    ginit(gp, fn, arg, goid);
+    store_relaxed(&pp->ncreated, pp->ncreated + 1);
+    gort__runqput(pp, gp, true);
+    if (load_relaxed(&gort__sched.mainstarted))
+        gort__wakep();
+    return goid;
+}
+
+/* ---- goexit --------------------------------------------------------------- */
+
+/* On g0: the G has finished. Its stack returns to the P's cache and the G
+ * to the free list. The main goroutine's end starts the shutdown. */
+static G *goexit0(M *mp, G *gp) {
+    P *pp = mp->p;
+    gort__casgstatus(gp, Grunning, Gdead);
+    gp->m = NULL;
+    mp->curg = NULL;
+#ifdef __SANITIZE_THREAD__
+    __tsan_destroy_fiber(gp->tsan_fiber);
+    gp->tsan_fiber = NULL;
+#endif
+    gp->asan_fake_stack = NULL;
+    gort__stackfree(pp, gp->stack);
+    gp->stack = (stack){ 0, 0 };
+    store_relaxed(&pp->nexited, pp->nexited + 1);
+    pp->stackcredit++;
+    gort__stackcredit_return(pp);
+    bool ismain = gp == gort__sched.maing;
+    gort__gfput(pp, gp);
+    if (ismain)
+        gort__shutdown_begin();
+    return NULL;
+}
+
+void gort__goexit1(void) {
+    M *mp = getm();
+    G *gp = mp->curg;
+    mp->mcallfn = goexit0;
+    mp->mcallg = gp;
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_start_switch_fiber(NULL, (const void *)mp->g0->stack.lo,
+                                   mp->g0->stack.hi - mp->g0->stack.lo);
+#endif
+#ifdef __SANITIZE_THREAD__
+    __tsan_switch_to_fiber(mp->g0->tsan_fiber, 0);
+#endif
+    gort__ctx_switch(&gp->sched, &mp->g0->sched);
+    gort__throw("goexit1: dead goroutine resumed");
+}
+
+/* ---- the public goroutine calls -------------------------------------------- */
+
+GORT_API int64_t gort_go(void (*fn)(void *), void *arg) {
+    if (fn == NULL)
+        return -EINVAL;
+    if (getg() == NULL)   /* not a goroutine: the runtime may be stopping */
+        return gort__go_foreign(fn, arg);
+    return gort__newproc(fn, arg);
+}
+
+GORT_API int64_t gort_id(void) {
+    G *gp = getg();
+    return gp ? gp->goid : 0;
+}
+
+GORT_API void gort_exit(void) {
+    if (getg() == NULL)
+        gort__fatal("gort_exit called outside a goroutine");
+    gort__goexit1();
+}
+
+GORT_API int64_t gort_num_goroutines(void) {
+    if (!load_acq(&gort__running))
+        return 0;
+    return gort__gcount();
+}

@@ -1,0 +1,232 @@
+/*
+ * runq.c: run queues, as in Go's proc.go.
+ *
+ * Each P has a 256-slot ring of runnable Gs plus a runnext slot. The owner
+ * P puts at the tail and gets from the head; thieves (other Ps' Ms) take
+ * half from the head with a CAS on runqhead. runqtail is written only by the
+ * owner. The slots themselves are read by thieves before their CAS commits
+ * the consume, so slots are accessed with relaxed atomics: a thief may read a
+ * slot the owner is overwriting, but then its CAS fails and it retries.
+ *
+ * The global run queue (sched.runq) is a plain linked list under
+ * sched.lock, fed by overflowing local queues, by threads that are not Ms,
+ * and by destroyed Ps; every 61st schedule tick a P takes from it first so
+ * it cannot starve.
+ */
+#include "runtime.h"
+
+static inline G *slot_load(P *pp, uint32_t i) {
+    return load_relaxed(&pp->runq[i % RUNQ_SIZE]);
+}
+
+static inline void slot_store(P *pp, uint32_t i, G *gp) {
+    store_relaxed(&pp->runq[i % RUNQ_SIZE], gp);
+}
+
+/* True if pp has no Gs on its local run queue. The loop guards against
+ * reading head and tail at different moments. */
+bool gort__runqempty(P *pp) {
+    for (;;) {
+        uint32_t head = load_acq(&pp->runqhead);
+        uint32_t tail = load_acq(&pp->runqtail);
+        G *runnext = load_acq(&pp->runnext);
+        if (tail == load_acq(&pp->runqtail))
+            return head == tail && runnext == NULL;
+    }
+}
+
+/* runqput tries to put gp on the local runnable queue. With next, gp goes
+ * in runnext and the G it displaces goes to the tail: a G readied by the
+ * running G runs next, which keeps producer/consumer pairs on one P and
+ * their data in cache. If the ring is full, half of it moves to the global
+ * queue. Executed only by the owner P. */
+void gort__runqput(P *pp, G *gp, bool next) {
+    if (next) {
+        G *old = load_relaxed(&pp->runnext);
+        while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp, false,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            ;
+        if (old == NULL)
+            return;
+        gp = old;  /* kick the old runnext to the regular queue */
+    }
+    for (;;) {
+        uint32_t h = load_acq(&pp->runqhead);  /* load-acquire, synchronize with consumers */
+        uint32_t t = pp->runqtail;
+        if (t - h < RUNQ_SIZE) {
+            slot_store(pp, t, gp);
+            store_rel(&pp->runqtail, t + 1);   /* store-release, makes the item available for consumption */
+            return;
+        }
+        gort__runqputslow(pp, gp, h, t);
+        return;
+    }
+}
+
+/* Moves gp and half of the full local queue to the global queue. If a
+ * thief got there first the queue is no longer full and gp goes back to
+ * the local queue. Executed only by the owner P. */
+void gort__runqputslow(P *pp, G *gp, uint32_t h, uint32_t t) {
+    G *batch[RUNQ_SIZE / 2 + 1];
+    uint32_t n = (t - h) / 2;
+    if (n != RUNQ_SIZE / 2)
+        gort__throw("runqputslow: queue is not full");
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = slot_load(pp, h + i);
+    if (!cas(&pp->runqhead, h, h + n)) {  /* cas-release, commits consume */
+        gort__runqput(pp, gp, false);
+        return;
+    }
+    batch[n] = gp;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i]->schedlink = batch[i + 1];
+    batch[n]->schedlink = NULL;
+
+    gort__lock(&gort__sched.lock);
+    gqueue *q = &gort__sched.runq;
+    if (q->tail)
+        q->tail->schedlink = batch[0];
+    else
+        q->head = batch[0];
+    q->tail = batch[n];
+    q->n += (int32_t)n + 1;
+    store_relaxed(&gort__sched.runqsize, q->n);
+    gort__unlock(&gort__sched.lock);
+}
+
+/* Gets a G from the local queue. inheritTime is set when the G came from
+ * runnext: it shares the current time slice instead of starting a new one.
+ * Executed only by the owner P. */
+G *gort__runqget(P *pp, bool *inheritTime) {
+    /* If there's a runnext, it's the next G to run. Only the owner clears
+     * runnext to NULL here, but thieves may CAS it away, so CAS too. */
+    G *next = load_relaxed(&pp->runnext);
+    if (next != NULL && cas(&pp->runnext, next, NULL)) {
+        *inheritTime = true;
+        return next;
+    }
+    for (;;) {
+        uint32_t h = load_acq(&pp->runqhead);  /* load-acquire, synchronize with other consumers */
+        uint32_t t = pp->runqtail;
+        if (t == h)
+            return NULL;
+        G *gp = slot_load(pp, h);
+        if (cas(&pp->runqhead, h, h + 1)) {   /* cas-release, commits consume */
+            *inheritTime = false;
+            return gp;
+        }
+    }
+}
+
+/* Grabs a batch of Gs from pp's local queue into batch[batchHead...].
+ * Returns the number grabbed. Can be executed by any P. */
+static uint32_t runqgrab(P *pp, G **batch, uint32_t batchHead, bool stealRunNextG) {
+    for (;;) {
+        uint32_t h = load_acq(&pp->runqhead);  /* load-acquire, synchronize with other consumers */
+        uint32_t t = load_acq(&pp->runqtail);  /* load-acquire, synchronize with the producer */
+        uint32_t n = t - h;
+        n = n - n / 2;
+        if (n == 0) {
+            if (stealRunNextG) {
+                G *next = load_acq(&pp->runnext);
+                if (next != NULL) {
+                    /* The P's owner often readies a G and blocks right away
+                     * (a channel hand-off takes tens of ns); give it a
+                     * moment to run its runnext before stealing it, so Gs
+                     * do not thrash between Ps. */
+                    if (load_relaxed(&pp->status) == Prunning)
+                        gort__usleep(3);
+                    if (!cas(&pp->runnext, next, NULL))
+                        continue;
+                    batch[batchHead % RUNQ_SIZE] = next;
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        if (n > RUNQ_SIZE / 2)  /* read inconsistent h and t */
+            continue;
+        for (uint32_t i = 0; i < n; i++)
+            store_relaxed(&batch[(batchHead + i) % RUNQ_SIZE], slot_load(pp, h + i));
+        if (cas(&pp->runqhead, h, h + n))     /* cas-release, commits consume */
+            return n;
+    }
+}
+
+/* Steals half of p2's local queue into pp's and returns one of the stolen
+ * Gs, or NULL. Executed by pp's owner, which must have an empty queue. */
+G *gort__runqsteal(P *pp, P *p2, bool stealRunNextG) {
+    uint32_t t = pp->runqtail;
+    uint32_t n = runqgrab(p2, pp->runq, t, stealRunNextG);
+    if (n == 0)
+        return NULL;
+    n--;
+    G *gp = slot_load(pp, t + n);
+    if (n == 0)
+        return gp;
+    uint32_t h = load_acq(&pp->runqhead);     /* load-acquire, synchronize with consumers */
+    if (t - h + n >= RUNQ_SIZE)
+        gort__throw("runqsteal: runq overflow");
+    store_rel(&pp->runqtail, t + n);           /* store-release, makes the items available */
+    return gp;
+}
+
+/* ---- global run queue; sched.lock must be held -------------------------- */
+
+void gort__gqueue_push(gqueue *q, G *gp) {
+    gp->schedlink = NULL;
+    if (q->tail)
+        q->tail->schedlink = gp;
+    else
+        q->head = gp;
+    q->tail = gp;
+    q->n++;
+}
+
+G *gort__gqueue_pop(gqueue *q) {
+    G *gp = q->head;
+    if (gp) {
+        q->head = gp->schedlink;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+    }
+    return gp;
+}
+
+void gort__globrunqput(G *gp) {
+    gort__gqueue_push(&gort__sched.runq, gp);
+    store_relaxed(&gort__sched.runqsize, gort__sched.runq.n);
+}
+
+void gort__globrunqputhead(G *gp) {
+    gqueue *q = &gort__sched.runq;
+    gp->schedlink = q->head;
+    q->head = gp;
+    if (!q->tail)
+        q->tail = gp;
+    q->n++;
+    store_relaxed(&gort__sched.runqsize, q->n);
+}
+
+/* Takes a fair share of the global queue: one G to return and up to half a
+ * local queue's worth moved to pp's local queue. max > 0 caps the count. */
+G *gort__globrunqget(P *pp, int32_t max) {
+    gqueue *q = &gort__sched.runq;
+    if (q->n == 0)
+        return NULL;
+    int32_t procs = load_relaxed(&gort__gomaxprocs);
+    int32_t n = q->n / procs + 1;
+    if (n > q->n)
+        n = q->n;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > RUNQ_SIZE / 2)
+        n = RUNQ_SIZE / 2;
+    G *gp = gort__gqueue_pop(q);
+    n--;
+    for (; n > 0; n--)
+        gort__runqput(pp, gort__gqueue_pop(q), false);
+    store_relaxed(&gort__sched.runqsize, q->n);
+    return gp;
+}

@@ -1,0 +1,221 @@
+/*
+ * runtime.c: gort_run, the runtime's start and its shutdown.
+ *
+ * gort_run turns the calling thread into m0: it sets up the scheduler and
+ * the Ps, queues the main goroutine on P0 and enters m0's scheduler loop
+ * through the same mstart0/mstart1 path every other M takes. When the main
+ * goroutine returns, shutdown begins (gort__shutdown_begin): idle Ms are
+ * woken and leave their loops, busy ones leave at their next scheduling
+ * point, m0 joins them all and frees every G, stack and P. Goroutines
+ * still alive at that point are abandoned, as in Go.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+#define DEFAULT_STACK (256 * 1024)
+#define MIN_STACK     (16 * 1024)
+#define MAX_STACK     ((size_t)1 << 30)
+
+schedt   gort__sched;
+int32_t  gort__ncpu;
+uint32_t gort__running;
+int32_t  gort__debug_schedtrace;
+int32_t  gort__debug_mtrace;
+
+static G m0g0;
+static uint32_t foreign_inflight;   /* gort_go calls in progress on threads that are not Ms */
+
+static int32_t getproccount(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    return 1;
+}
+
+/* GORT_DEBUG=schedtrace=MS,mtrace=1 */
+void gort__debug_parse(void) {
+    gort__debug_schedtrace = 0;
+    gort__debug_mtrace = 0;
+    const char *s = getenv("GORT_DEBUG");
+    while (s && *s) {
+        if (strncmp(s, "schedtrace=", 11) == 0)
+            gort__debug_schedtrace = atoi(s + 11);
+        else if (strncmp(s, "mtrace=", 7) == 0)
+            gort__debug_mtrace = atoi(s + 7);
+        s = strchr(s, ',');
+        if (s)
+            s++;
+    }
+}
+
+/* Main goroutine has returned: stop accepting work and wake every idle M
+ * so it can leave its scheduler loop. Called on g0. */
+void gort__shutdown_begin(void) {
+    gort__lock(&gort__sched.lock);
+    store_rel(&gort__sched.shutdown, 1);
+    M *mp;
+    while ((mp = gort__mget()) != NULL) {
+        mp->nextp = NULL;
+        gort__notewakeup(&mp->park);
+    }
+    bool sysmon = gort__sched.sysmon_started;
+    gort__unlock(&gort__sched.lock);
+    if (sysmon)
+        gort__notewakeup(&gort__sched.sysmonnote);
+}
+
+static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, int32_t *maxm) {
+    gort_config c = { 0, 0, 0 };
+    if (cfg)
+        c = *cfg;
+    if (c.maxprocs < 0 || c.max_threads < 0)
+        return -EINVAL;
+    if (c.stack_size > MAX_STACK)
+        return -EINVAL;
+    *nprocs = c.maxprocs;
+    if (*nprocs == 0) {
+        const char *env = getenv("GORT_MAXPROCS");
+        if (env && atoi(env) > 0)
+            *nprocs = atoi(env);
+        else
+            *nprocs = getproccount();
+    }
+    if (*nprocs > 1024)
+        *nprocs = 1024;
+    size_t ss = c.stack_size ? c.stack_size : DEFAULT_STACK;
+    if (ss < MIN_STACK)
+        ss = MIN_STACK;
+    *stacksize = (ss + 4095) & ~(size_t)4095;
+    *maxm = c.max_threads ? c.max_threads : 10000;
+    return 0;
+}
+
+static void teardown(void) {
+    gort__allgs_free();
+    gort__pfree_all();
+    gort__stackpool_destroy();
+    gort__signal_uninstall();
+    gort__tls_m = NULL;
+    memset(&gort__sched, 0, sizeof gort__sched);
+    memset(&gort__m0, 0, sizeof gort__m0);
+    memset(&m0g0, 0, sizeof m0g0);
+}
+
+GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg) {
+    int32_t nprocs, maxm;
+    size_t stacksize;
+    if (main_fn == NULL)
+        return -EINVAL;
+    int err = config(cfg, &nprocs, &stacksize, &maxm);
+    if (err < 0)
+        return err;
+    if (!cas(&gort__running, 0, 1))
+        return -EBUSY;
+    if (getm() != NULL) {   /* a thread that already is an M */
+        store_rel(&gort__running, 0);
+        return -EBUSY;
+    }
+
+    memset(&gort__sched, 0, sizeof gort__sched);
+    gort__sched.maxmcount = maxm;
+    gort__sched.starttime = gort__nanotime();
+    gort__ncpu = getproccount();
+    gort__debug_parse();
+    gort__stackpool_init(stacksize);
+    gort__signal_install();
+
+    /* m0: the calling thread. */
+    M *m0 = &gort__m0;
+    memset(m0, 0, sizeof *m0);
+    memset(&m0g0, 0, sizeof m0g0);
+    m0->g0 = &m0g0;
+    m0g0.m = m0;
+    store_relaxed(&m0g0.atomicstatus, Grunning);
+    m0->thread = pthread_self();
+    gort__tls_m = m0;
+    gort__mcommoninit(m0, -1);
+
+    gort__lock(&gort__sched.lock);
+    P *runnable = gort__procresize(nprocs, &err);
+    gort__unlock(&gort__sched.lock);
+    (void)runnable;   /* no P has work yet */
+
+    /* The main goroutine, id 1, in P0's runnext. */
+    P *pp = m0->p;
+    G *gp = NULL;
+    if (err == 0 && (err = gort__stackreserve(pp)) == 0 && (gp = gort__malg()) == NULL)
+        err = -ENOMEM;
+    if (err < 0) {
+        gort__mexit_all();
+        teardown();
+        store_rel(&gort__running, 0);
+        return err;
+    }
+    pp->stackcredit--;
+    gp->fn = main_fn;
+    gp->arg = arg;
+    gp->goid = (int64_t)xadd(&gort__sched.goidgen, 1);
+    gort__casgstatus(gp, Gdead, Grunnable);
+    store_relaxed(&pp->ncreated, pp->ncreated + 1);
+    gort__sched.maing = gp;
+    gort__runqput(pp, gp, true);
+    store_rel(&gort__sched.mainstarted, true);
+
+    if (gort__debug_schedtrace > 0) {
+        gort__lock(&gort__sched.lock);
+        gort__sched.sysmon_started = true;
+        gort__sched.nmsys++;
+        gort__unlock(&gort__sched.lock);
+        gort__newm(gort__sysmon, NULL, -1);
+    }
+
+    gort__mstart0();   /* m0's scheduler loop; returns at shutdown */
+
+    /* No goroutine can be created from outside any more; wait for those
+     * creations already under way, then for every M to exit. */
+    store_rel(&gort__running, 0);
+    while (load_acq(&foreign_inflight) != 0)
+        gort__osyield();
+    gort__mexit_all();
+    teardown();
+    store_rel(&gort__running, 0);
+    return 0;
+}
+
+/* gort_go on a thread that is not running a goroutine: counted, so that
+ * shutdown does not free the scheduler under it. */
+int64_t gort__go_foreign(void (*fn)(void *), void *arg) {
+    xadd(&foreign_inflight, 1);
+    int64_t r;
+    if (!load_acq(&gort__running) || load_acq(&gort__sched.shutdown))
+        r = -EPERM;
+    else
+        r = gort__newproc(fn, arg);
+    xadd(&foreign_inflight, -1);
+    return r;
+}
+
+GORT_API void gort_read_stats(gort_stats *st) {
+    memset(st, 0, sizeof *st);
+    if (!load_acq(&gort__running))
+        return;
+    gort__lock(&gort__sched.lock);
+    st->threads = gort__sched.mcount;
+    st->idle_threads = gort__sched.nmidle;
+    st->idle_procs = (int)load_relaxed(&gort__sched.npidle);
+    gort__unlock(&gort__sched.lock);
+    st->goroutines = gort__gcount();
+    st->spinning = (int)load_relaxed(&gort__sched.nmspinning);
+    st->procs = load_relaxed(&gort__gomaxprocs);
+    st->in_syscall = load_relaxed(&gort__sched.in_syscall);
+    st->steals = load_relaxed(&gort__sched.steals);
+}

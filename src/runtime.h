@@ -1,0 +1,436 @@
+/*
+ * runtime.h: gort's internal types and functions, shared by src/ and by the
+ * white-box tests. Read docs/design.md first: it explains G, M, P, who owns
+ * what, and the lock order.
+ *
+ * Names follow Go's runtime (proc.go, runtime2.go) so a reader can hold the
+ * two side by side. Functions used across files carry the gort__ prefix;
+ * the seed's M-creation path keeps Go's names behind it (gort__newm, ...).
+ */
+#ifndef GORT_RUNTIME_H
+#define GORT_RUNTIME_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gort.h"
+
+#define GORT_API __attribute__((visibility("default")))
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Relaxed/acquire/release helpers on plain fields. Every use says which side
+ * it synchronises with. */
+#define load_relaxed(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
+#define load_acq(p)           __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define store_relaxed(p, v)   __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define store_rel(p, v)       __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define xadd(p, v)            __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define xchg(p, v)            __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define cas(p, old, new)      gort__cas_impl((p), (old), (new))
+#define gort__cas_impl(p, old, new) ({                                        \
+        __typeof__(*(p)) _o = (old);                                          \
+        __atomic_compare_exchange_n((p), &_o, (new), false,                   \
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); })
+
+typedef struct g G;
+typedef struct m M;
+typedef struct p P;
+typedef struct sudog sudog;
+
+/* ---- futex.c: OS-thread sleeping, runtime locks and notes --------------- */
+
+/* A runtime lock (Go's lock_futex.go): 0 unlocked, 1 locked, 2 locked with
+ * sleepers. Held only for short critical sections on g0 or in a goroutine
+ * that does not park while holding it. */
+typedef struct gort_lock { uint32_t key; } gort_lock;
+
+/* A one-shot wakeup of one sleeping OS thread (Go's note). */
+typedef struct note { uint32_t key; } note;
+
+void gort__lock(gort_lock *l);
+void gort__unlock(gort_lock *l);
+void gort__noteclear(note *n);
+void gort__notewakeup(note *n);
+void gort__notesleep(note *n);
+bool gort__notetsleep(note *n, int64_t ns);     /* true: woken; false: timed out */
+void gort__futexsleep(uint32_t *addr, uint32_t val, int64_t ns);
+void gort__futexwakeup(uint32_t *addr, uint32_t cnt);
+void gort__procyield(int cycles);
+void gort__osyield(void);
+void gort__usleep(int64_t us);
+
+/* ---- arch/: the context switch ------------------------------------------ */
+
+/* A saved context is only a stack pointer: gort__ctx_switch pushes the
+ * callee-saved registers, MXCSR and the x87 control word on the old stack,
+ * stores the stack pointer, loads the new one and pops the same set. */
+typedef struct gobuf { void *sp; } gobuf;
+
+void gort__ctx_switch(gobuf *from, gobuf *to);
+
+/* ---- G ------------------------------------------------------------------ */
+
+/* Go's G status values (runtime2.go). */
+enum {
+    Gidle,      /* just allocated, not yet initialised */
+    Grunnable,  /* on a run queue; not executing; the stack is not owned */
+    Grunning,   /* executing user code on an M that holds a P */
+    Gsyscall,   /* in a system call; owns its stack; may have lost its P */
+    Gwaiting,   /* parked (gopark): on some wait queue, ready() puts it back */
+    Gdead,      /* unused: on a free list, or just exited */
+};
+
+/* Why a G is waiting (Go's waitReason), for messages and traces. */
+typedef enum {
+    waitReasonZero,
+    waitReasonSemacquire,
+    waitReasonSyncMutexLock,
+    waitReasonSyncWaitGroupWait,
+    waitReasonChanReceive,
+    waitReasonChanSend,
+    waitReasonSelect,
+    waitReasonSelectNoCases,
+    waitReasonSleep,
+    waitReasonIOWait,
+    waitReasonSyncCondWait,
+    waitReasonSyncRWMutexLock,
+    waitReasonSyncRWMutexRLock,
+    waitReasonCount
+} waitReason;
+
+const char *gort__waitreason_string(waitReason r);
+
+typedef struct stack {
+    uintptr_t lo;   /* lowest usable byte; the guard page lies just below */
+    uintptr_t hi;   /* one past the highest usable byte */
+} stack;
+
+struct g {
+    gobuf      sched;        /* saved context while not running */
+    stack      stack;        /* zero until the G first runs (stacks bind lazily) */
+    uint32_t   atomicstatus; /* G status; read by other Ms through casgstatus */
+    uint8_t    waitreason;   /* waitReason while Gwaiting */
+    bool       selectdone;   /* set by the select case that won (chan.c) */
+    M         *m;            /* the M running it, while Grunning or Gsyscall */
+    G         *schedlink;    /* next on a run queue or free list */
+    int64_t    goid;
+    void     (*fn)(void *);  /* entry point, for a G that has not started */
+    void      *arg;
+    sudog     *waiting;      /* sudogs this G waits on (select), owned by it */
+    void      *param;        /* passed by the waker: the sudog that fired */
+    G         *allglink;     /* on allgs, for shutdown and diagnostics */
+    void      *tsan_fiber;   /* ThreadSanitizer fiber, when built with it */
+    void      *asan_fake_stack; /* AddressSanitizer fake-stack handle */
+};
+
+/* ---- M ------------------------------------------------------------------ */
+
+typedef G *(*mcallfn)(M *mp, G *gp);
+
+struct m {
+    G         *g0;           /* scheduling context: the OS thread's own stack */
+    G         *curg;         /* G running on this M, or NULL on g0 */
+    P         *p;            /* P held while running Go code; NULL otherwise */
+    P         *nextp;        /* P to acquire when started or woken */
+    P         *oldp;         /* P held before a system call */
+    void     (*mstartfn)(void); /* run by mstart1 before schedule() */
+    int64_t    id;
+    M         *alllink;      /* on allm */
+    M         *schedlink;    /* on sched.midle or sched.freem */
+    bool       spinning;     /* looking for work; counted in sched.nmspinning */
+    bool       exiting;      /* left schedule() for mexit */
+    int32_t    locks;        /* >0: do not hand off or yield (Go's m.locks) */
+    note       park;         /* stopm sleeps here; startm wakes */
+    uint64_t   fastrand;     /* per-M PRNG state */
+    pthread_t  thread;
+    int32_t    procid;       /* kernel thread id */
+    void      *gsignal;      /* signal stack (mpreinit) */
+    size_t     gsignalsize;
+    /* mcall: the function g0 runs for the G that just switched to it. */
+    mcallfn    mcallfn;
+    G         *mcallg;
+    /* gopark's arguments, consumed by park_m on g0. */
+    bool     (*waitunlockf)(G *gp, void *arg);
+    void      *waitlock;
+    uintptr_t  g0stacklo;    /* the thread stack, for sanitizer fiber switches */
+    size_t     g0stacksize;
+    sigset_t   sigmask_saved; /* the creator's signal mask, restored by mstart */
+};
+
+/* ---- P ------------------------------------------------------------------ */
+
+enum {
+    Pidle,      /* not running user code; on the idle list (or being handed) */
+    Prunning,   /* owned by an M running user code or the scheduler */
+    Psyscall,   /* owner M is in a system call; may be retaken */
+    Pgcstop,    /* stopped for stop-the-world (gort_maxprocs) */
+    Pdead,      /* no longer used (GOMAXPROCS shrank) */
+};
+
+#define RUNQ_SIZE 256
+
+/* Stack credits and caches move between a P and the global pools in
+ * batches of STACK_BATCH (see stack.c). */
+#define STACK_BATCH 32
+
+struct p {
+    int32_t    id;
+    uint32_t   status;       /* P status; CAS'd by syscall exit and STW */
+    P         *link;         /* on sched.pidle */
+    uint32_t   schedtick;    /* incremented on every scheduler call */
+    uint32_t   syscalltick;  /* incremented on every system call */
+    M         *m;            /* back-link to the M holding it */
+
+    /* Local run queue. Read and written lock-free: head is advanced by
+     * any thief (CAS), tail only by the owner. */
+    uint32_t   runqhead;
+    uint32_t   runqtail;
+    G         *runq[RUNQ_SIZE];
+    /* A G readied by the running G, run next in place of the queue's head,
+     * inheriting the time slice (see runqput). CAS'd by thieves. */
+    G         *runnext;
+
+    /* Dead Gs for reuse (gfget/gfput). Owner only. */
+    G         *gfree;
+    int32_t    gfreecnt;
+
+    /* Free stacks and stack credits (stack.c). Owner only. */
+    void      *stackcache;   /* singly linked through each stack's top word */
+    int32_t    stackcachecnt;
+    int32_t    stackcredit;
+
+    /* goroutine id batch (Go's goidcache). */
+    int64_t    goidcache;
+    int64_t    goidcacheend;
+
+    /* Per-P goroutine accounting; summed by gort_num_goroutines. Written by
+     * the owner with relaxed stores, read by anyone with relaxed loads. */
+    int64_t    ncreated;
+    int64_t    nexited;
+
+    /* sudog cache (chan.c, sema.c). Owner only. */
+    sudog     *sudogcache;
+    int32_t    sudogcachecnt;
+} __attribute__((aligned(64)));
+
+/* ---- sched -------------------------------------------------------------- */
+
+typedef struct gqueue { G *head, *tail; int32_t n; } gqueue;
+
+typedef struct schedt {
+    gort_lock  lock;         /* protects everything below unless said */
+
+    uint64_t   goidgen;      /* atomic */
+
+    M         *midle;        /* idle Ms waiting in stopm */
+    int32_t    nmidle;
+    int32_t    nmsys;        /* Ms that never run goroutines (sysmon) */
+    int64_t    mnext;        /* next M id (mReserveID); also Ms created */
+    int32_t    maxmcount;    /* thread limit (gort_config.max_threads) */
+    int32_t    mcount;       /* Ms on allm, m0 included */
+    M         *freem;        /* Ms that have exited, waiting for join */
+
+    P         *pidle;        /* idle Ps */
+    uint32_t   npidle;       /* atomic; written under lock */
+    uint32_t   nmspinning;   /* atomic */
+
+    gqueue     runq;         /* global run queue */
+    int32_t    runqsize;     /* = runq.n; atomic for lock-free emptiness checks */
+
+    gort_lock  gflock;       /* protects gfree */
+    G         *gfree;        /* dead Gs, global pool */
+    int32_t    ngfree;
+
+    uint32_t   gcwaiting;    /* atomic; stop-the-world requested */
+    int32_t    stopwait;
+    note       stopnote;
+
+    uint32_t   shutdown;     /* atomic; set when main returns */
+    note       mexitnote;    /* m0 waits here for the last M to exit */
+    note       sysmonnote;   /* sysmon sleeps here */
+
+    int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms;
+                                once non-zero, checkdead stands down */
+    int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
+    int64_t    steals;       /* atomic */
+    bool       sysmon_started;
+    int64_t    starttime;    /* gort_now() when gort_run started */
+    bool       mainstarted;  /* atomic */
+    G         *maing;
+} schedt;
+
+extern schedt   gort__sched;
+extern M       *gort__allm;       /* atomic pointer; pushed by mcommoninit */
+extern M        gort__m0;
+extern P      **gort__allp;       /* [gort__nallp] */
+extern int32_t  gort__nallp;      /* Ps allocated (>= gomaxprocs) */
+extern int32_t  gort__gomaxprocs; /* atomic */
+extern int32_t  gort__ncpu;
+extern uint32_t gort__running;    /* atomic: a runtime is up */
+
+/* Debug settings from $GORT_DEBUG. */
+extern int32_t  gort__debug_schedtrace;   /* ms; 0 off */
+extern int32_t  gort__debug_mtrace;       /* print each M as it starts */
+
+/* ---- TLS: the current M ------------------------------------------------- */
+
+extern __thread M *gort__tls_m __attribute__((tls_model("initial-exec")));
+
+/* The current M. A goroutine may resume on another thread after any call
+ * that can park, and gcc caches thread-local addresses across calls, so the
+ * M is read through an asm volatile load relative to %fs that the compiler
+ * can neither cache nor move across a context switch. */
+static inline M *getm(void) {
+    M *mp;
+    __asm__ volatile("movq gort__tls_m@gottpoff(%%rip), %0\n\t"
+                     "movq %%fs:(%0), %0"
+                     : "=r"(mp) : : "memory");
+    return mp;
+}
+
+/* The running goroutine, or NULL on g0 or a thread that is not an M. */
+static inline G *getg(void) {
+    M *mp = getm();
+    return mp ? mp->curg : NULL;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static inline uint32_t readgstatus(G *gp) { return load_acq(&gp->atomicstatus); }
+void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval);
+
+/* ---- fatal errors (signal.c) -------------------------------------------- */
+
+/* Prints "gort: fatal error: <msg>" and aborts. For broken invariants, in
+ * Go's throw("function: invariant") form. */
+__attribute__((noreturn)) void gort__throw(const char *msg);
+/* Prints "gort: <formatted>" and aborts: user-facing fatal errors. */
+__attribute__((noreturn, format(printf, 1, 2))) void gort__fatal(const char *fmt, ...);
+void gort__signal_install(void);
+void gort__signal_uninstall(void);
+int  gort__minit(M *mp);     /* per-thread signal setup on the M's own thread */
+void gort__unminit(M *mp);
+int  gort__mpreinit(M *mp);  /* allocate the signal stack */
+void gort__mfreesignal(M *mp);
+
+/* ---- stack.c ------------------------------------------------------------ */
+
+extern size_t gort__stacksize;   /* usable bytes per stack */
+
+int  gort__stackpool_init(size_t size);
+void gort__stackpool_destroy(void);
+int  gort__stackreserve(P *pp);                 /* refill pp->stackcredit */
+int  gort__stackreserve1(void);                 /* one credit, for foreign threads */
+int  gort__stackpool_fit(void);                 /* capacity for the Ps that exist */
+void gort__stackcredit_return(P *pp);           /* trim pp->stackcredit */
+stack gort__stackalloc(P *pp);                  /* cannot fail: backed by a credit */
+void gort__stackfree(P *pp, stack st);
+void gort__stackcache_flush(P *pp);             /* P destroyed: give everything back */
+bool gort__stack_guard_hit(uintptr_t addr);      /* addr is in some guard page */
+size_t gort__stack_guard_mode(void);            /* 1 uffd, 2 mprotect */
+
+/* ---- runq.c ------------------------------------------------------------- */
+
+void gort__runqput(P *pp, G *gp, bool next);
+G   *gort__runqget(P *pp, bool *inheritTime);
+G   *gort__runqsteal(P *pp, P *p2, bool stealRunNextG);
+bool gort__runqempty(P *pp);
+void gort__runqputslow(P *pp, G *gp, uint32_t h, uint32_t t);
+void gort__globrunqput(G *gp);
+void gort__globrunqputhead(G *gp);
+G   *gort__globrunqget(P *pp, int32_t max);
+void gort__gqueue_push(gqueue *q, G *gp);
+G   *gort__gqueue_pop(gqueue *q);
+
+/* ---- g.c ---------------------------------------------------------------- */
+
+G   *gort__malg(void);
+void gort__gfput(P *pp, G *gp);
+G   *gort__gfget(P *pp);
+void gort__gfpurge(P *pp);
+void gort__allgs_free(void);
+int64_t gort__newproc(void (*fn)(void *), void *arg);
+void gort__mcall(mcallfn fn);
+void gort__gogo(M *mp, G *gp);
+__attribute__((noreturn)) void gort__goexit1(void);
+int64_t gort__gcount(void);
+
+/* ---- m.c ---------------------------------------------------------------- */
+
+void gort__newm(void (*fn)(void), P *pp, int64_t id);
+int64_t gort__mReserveID(void);
+void gort__mstart0(void);
+void gort__stopm(void);
+void gort__startm(P *pp, bool spinning);
+void gort__mput(M *mp);
+M   *gort__mget(void);
+void gort__mcommoninit(M *mp, int64_t id);
+void gort__mspinning(void);
+void gort__mexit_all(void);
+void gort__shutdown_begin(void);
+int64_t gort__go_foreign(void (*fn)(void *), void *arg);
+
+/* ---- p.c ---------------------------------------------------------------- */
+
+P   *gort__procresize(int32_t nprocs, int *err);   /* sched.lock held, world stopped */
+void gort__acquirep(P *pp);
+P   *gort__releasep(void);
+void gort__pidleput(P *pp);
+P   *gort__pidleget(void);
+void gort__stoptheworld(void);
+void gort__starttheworld(int32_t newprocs);
+void gort__gcstopm(void);
+void gort__pfree_all(void);
+
+/* ---- sched.c ------------------------------------------------------------ */
+
+void gort__schedule(void);
+void gort__execute(M *mp, G *gp, bool inheritTime);
+void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason);
+void gort__goparkunlock(gort_lock *lock, waitReason reason);
+void gort__goready(G *gp);
+void gort__wakep(void);
+void gort__checkdead(void);
+uint32_t gort__fastrand(void);
+void gort__stealorder_init(int32_t nprocs);
+
+/* ---- sema.c ------------------------------------------------------------- */
+
+/* A goroutine waiting on something (Go's sudog). Lives on the waiting
+ * goroutine's stack or in a per-P cache; owned by the waiter until it is
+ * dequeued by the waker under the lock of the queue it is on. */
+struct sudog {
+    G         *g;
+    sudog     *next, *prev;  /* on a wait queue */
+    void      *elem;         /* data element (chan.c) */
+    void      *c;            /* channel, for select */
+    sudog     *waitlink;     /* g->waiting list (select) */
+    uintptr_t  addr;         /* semaphore address (sema.c) */
+    uint32_t   ticket;       /* sema: 1 = handed off directly */
+    bool       isSelect;
+    bool       success;      /* chan: woken by a value (true) or close (false) */
+    int64_t    acquiretime;
+    note      *osnote;       /* set when the waiter is a thread, not a G */
+};
+
+void gort__semacquire(uint32_t *addr, bool lifo, waitReason reason);
+void gort__semrelease(uint32_t *addr, bool handoff);
+bool gort__sync_canspin(int iter);
+
+/* ---- syscall.c, time.c, trace.c ----------------------------------------- */
+
+void gort__entersyscall(void);
+void gort__exitsyscall(void);
+int64_t gort__nanotime(void);
+void gort__schedtrace(bool detailed);
+void gort__sysmon(void);
+void gort__debug_parse(void);
+void gort__mtrace_started(M *mp);
+
+#endif /* GORT_RUNTIME_H */

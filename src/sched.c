@@ -1,0 +1,416 @@
+/*
+ * sched.c: the scheduler loop, as in Go's proc.go: schedule, findrunnable,
+ * execute, and the ways a goroutine leaves the CPU (gopark, gosched) and
+ * comes back (goready).
+ *
+ * The loop runs on each M's g0, the OS thread's own stack. It finds a G,
+ * switches to it (execute), and regains control when the G switches back
+ * through mcall; then it runs the G's request (park it, requeue it, free
+ * it) and goes round again. schedule() returns only at shutdown.
+ *
+ * Spinning: an M with a P and no work "spins" (nmspinning counts them)
+ * looking for work to steal before it parks. At most half the busy Ps'
+ * worth of Ms spin at once. Whoever makes a G runnable calls wakep(), which
+ * starts a new spinning M only if there is an idle P and no M spinning
+ * already; a spinning M that finds work calls wakep() in turn
+ * (resetspinning). An M that stops spinning decrements nmspinning and
+ * then looks at every run queue once more, so a G submitted while it was
+ * going idle is never stranded: either the submitter sees nmspinning == 0
+ * and wakes an M, or the M sees the G. See docs/design.md, "Spinning".
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "runtime.h"
+
+enum { stealTries = 4 };
+
+/* ---- fastrand and the random steal order ----------------------------------- */
+
+uint32_t gort__fastrand(void) {
+    M *mp = getm();
+    /* xorshift64*: a few cycles, good enough to pick victims. */
+    uint64_t x = mp->fastrand;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    mp->fastrand = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* Victims are visited in the order pos, pos+inc, pos+2*inc, ... (mod n),
+ * with inc coprime to n so every P is visited once (Go's randomOrder). */
+static struct {
+    uint32_t count;
+    uint32_t coprimes[1024];
+    uint32_t ncoprimes;
+} stealOrder;
+
+static uint32_t gcd(uint32_t a, uint32_t b) {
+    while (b) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* World stopped or runtime starting. */
+void gort__stealorder_init(int32_t nprocs) {
+    stealOrder.count = (uint32_t)nprocs;
+    stealOrder.ncoprimes = 0;
+    for (uint32_t i = 1; i <= (uint32_t)nprocs; i++)
+        if (gcd(i, (uint32_t)nprocs) == 1)
+            stealOrder.coprimes[stealOrder.ncoprimes++] = i;
+}
+
+/* ---- wakep and spinning -------------------------------------------------------- */
+
+/* Tries to add one more P to execute Gs: called when a G is made runnable.
+ * Does nothing if no P is idle or an M is already spinning (it will find
+ * the G, and wake another if it finds more). */
+void gort__wakep(void) {
+    if (load_acq(&gort__sched.npidle) == 0)
+        return;
+    if (load_acq(&gort__sched.nmspinning) != 0 || !cas(&gort__sched.nmspinning, 0, 1))
+        return;
+    gort__startm(NULL, true);
+}
+
+/* A spinning M found work: it stops spinning, and if it was the last
+ * spinner, starts another so that further work is not left waiting. */
+static void resetspinning(M *mp) {
+    if (!mp->spinning)
+        gort__throw("resetspinning: not a spinning m");
+    mp->spinning = false;
+    int32_t n = (int32_t)xadd(&gort__sched.nmspinning, -1);
+    if (n < 0)
+        gort__throw("findrunnable: negative nmspinning");
+    gort__wakep();
+}
+
+/* ---- findrunnable ------------------------------------------------------------- */
+
+/* Tries to steal a batch of Gs (or runnext, on the last round) from other
+ * Ps, visiting them in a random order. */
+static G *stealWork(M *mp) {
+    P *pp = mp->p;
+    uint32_t n = stealOrder.count;
+    for (int i = 0; i < stealTries; i++) {
+        bool stealRunNextG = i == stealTries - 1;
+        uint32_t pos = gort__fastrand() % n;
+        uint32_t inc = stealOrder.coprimes[gort__fastrand() % stealOrder.ncoprimes];
+        for (uint32_t k = 0; k < n; k++, pos = (pos + inc) % n) {
+            if (load_relaxed(&gort__sched.gcwaiting) || load_relaxed(&gort__sched.shutdown))
+                return NULL;
+            P *p2 = gort__allp[pos];
+            if (p2 == pp)
+                continue;
+            G *gp = gort__runqsteal(pp, p2, stealRunNextG);
+            if (gp) {
+                xadd(&gort__sched.steals, 1);
+                return gp;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* After giving up its P, a formerly spinning M checks every P's queue and
+ * the global queue once more. Returns an idle P to run with, or NULL. */
+static P *checkRunqsNoP(void) {
+    int32_t np = load_acq(&gort__gomaxprocs);
+    bool work = load_relaxed(&gort__sched.runqsize) != 0;
+    for (int32_t i = 0; !work && i < np; i++)
+        work = !gort__runqempty(gort__allp[i]);
+    if (!work)
+        return NULL;
+    gort__lock(&gort__sched.lock);
+    P *pp = gort__pidleget();
+    gort__unlock(&gort__sched.lock);
+    return pp;
+}
+
+/* Finds a runnable goroutine to execute: from the local run queue, the
+ * global queue, or another P. If there is none, gives up the P and parks
+ * the M until there is. Returns NULL only at shutdown. */
+static G *findrunnable(M *mp, bool *inheritTime) {
+    G *gp;
+top:
+    if (load_acq(&gort__sched.shutdown))
+        return NULL;
+    if (load_acq(&gort__sched.gcwaiting)) {
+        gort__gcstopm();
+        goto top;
+    }
+    P *pp = mp->p;
+    if (pp == NULL) {
+        /* Woken at shutdown, or by a start-the-world that found no P. */
+        gort__stopm();
+        goto top;
+    }
+
+    /* local runq */
+    if ((gp = gort__runqget(pp, inheritTime)) != NULL)
+        return gp;
+
+    /* global runq */
+    if (load_relaxed(&gort__sched.runqsize) != 0) {
+        gort__lock(&gort__sched.lock);
+        gp = gort__globrunqget(pp, 0);
+        gort__unlock(&gort__sched.lock);
+        if (gp) {
+            *inheritTime = false;
+            return gp;
+        }
+    }
+
+    /* Steal, but limit the number of spinning Ms to half the busy Ps: a
+     * burst of spinners burns CPU when GOMAXPROCS >> 1 and parallelism is
+     * low. */
+    int32_t procs = load_relaxed(&gort__gomaxprocs);
+    if (mp->spinning ||
+        2 * (int32_t)load_relaxed(&gort__sched.nmspinning) <
+            procs - (int32_t)load_relaxed(&gort__sched.npidle)) {
+        if (!mp->spinning) {
+            mp->spinning = true;
+            xadd(&gort__sched.nmspinning, 1);
+        }
+        if ((gp = stealWork(mp)) != NULL) {
+            *inheritTime = false;
+            return gp;
+        }
+    }
+
+    /* Nothing to do: give up the P, unless the global queue got work. */
+    gort__lock(&gort__sched.lock);
+    if (load_relaxed(&gort__sched.gcwaiting) || load_relaxed(&gort__sched.shutdown)) {
+        gort__unlock(&gort__sched.lock);
+        goto top;
+    }
+    if (gort__sched.runqsize != 0) {
+        gp = gort__globrunqget(pp, 0);
+        gort__unlock(&gort__sched.lock);
+        *inheritTime = false;
+        return gp;
+    }
+    if (gort__releasep() != pp)
+        gort__throw("findrunnable: wrong p");
+    gort__pidleput(pp);
+    gort__unlock(&gort__sched.lock);
+
+    /* Delicate dance: a G may have been submitted between the checks above
+     * and the P going idle, by a submitter that saw this M spinning and so
+     * did not wake anyone. Drop spinning first (the xadd is a full barrier),
+     * then look again; the submitter writes its G, then reads nmspinning. */
+    if (mp->spinning) {
+        mp->spinning = false;
+        if ((int32_t)xadd(&gort__sched.nmspinning, -1) < 0)
+            gort__throw("findrunnable: negative nmspinning");
+        if ((pp = checkRunqsNoP()) != NULL) {
+            gort__acquirep(pp);
+            mp->spinning = true;
+            xadd(&gort__sched.nmspinning, 1);
+            goto top;
+        }
+    }
+    gort__stopm();
+    goto top;
+}
+
+/* ---- schedule and execute ------------------------------------------------------ */
+
+/* Runs gp on the current M: it takes the M's time slice (unless it
+ * inherits the one in progress, as runnext does) and the switch happens.
+ * Returns on g0 when gp gives the M back through mcall. */
+void gort__execute(M *mp, G *gp, bool inheritTime) {
+    mp->curg = gp;
+    gp->m = mp;
+    gort__casgstatus(gp, Grunnable, Grunning);
+    if (!inheritTime)
+        mp->p->schedtick++;
+    gort__gogo(mp, gp);
+}
+
+/* One round of the scheduler: find a runnable G and execute it. Every
+ * 61st tick the global queue is checked first, so a P busy with its own
+ * queue cannot starve it. */
+static G *schedule1(M *mp, bool *inheritTime) {
+    G *gp = NULL;
+    *inheritTime = false;
+    if (load_acq(&gort__sched.gcwaiting) || mp->p == NULL)
+        return findrunnable(mp, inheritTime);
+    P *pp = mp->p;
+    if (pp->schedtick % 61 == 0 && load_relaxed(&gort__sched.runqsize) > 0) {
+        gort__lock(&gort__sched.lock);
+        gp = gort__globrunqget(pp, 1);
+        gort__unlock(&gort__sched.lock);
+    }
+    if (gp == NULL)
+        gp = gort__runqget(pp, inheritTime);
+    if (gp == NULL)
+        gp = findrunnable(mp, inheritTime);
+    return gp;
+}
+
+/* The scheduler loop of one M, on its g0. Returns at shutdown. */
+void gort__schedule(void) {
+    M *mp = getm();
+    if (mp->locks)
+        gort__throw("schedule: holding locks");
+    G *gp = NULL;
+    bool inheritTime = false;
+    for (;;) {
+        if (gp == NULL) {
+            gp = schedule1(mp, &inheritTime);
+            if (gp == NULL)
+                return;
+            /* This M is going to run a G: if it was spinning, it no longer
+             * is, and another spinner may be needed for further work. */
+            if (mp->spinning)
+                resetspinning(mp);
+        }
+        gort__execute(mp, gp, inheritTime);
+        /* Back on g0: the G that just ran asked for something. */
+        gp = mp->mcallfn(mp, mp->mcallg);
+        mp->mcallfn = NULL;
+        mp->mcallg = NULL;
+        inheritTime = true;
+    }
+}
+
+/* ---- gopark / goready / gosched ----------------------------------------------- */
+
+/* On g0: the G is parked. If unlockf refuses (the condition it waited for
+ * is already met), the G runs again at once. */
+static G *park_m(M *mp, G *gp) {
+    gort__casgstatus(gp, Grunning, Gwaiting);
+    mp->curg = NULL;
+    gp->m = NULL;
+    bool (*fn)(G *, void *) = mp->waitunlockf;
+    if (fn) {
+        bool ok = fn(gp, mp->waitlock);
+        mp->waitunlockf = NULL;
+        mp->waitlock = NULL;
+        if (!ok) {
+            gort__casgstatus(gp, Gwaiting, Grunnable);
+            return gp;
+        }
+    }
+    return NULL;
+}
+
+/* Puts the current goroutine into a waiting state and calls unlockf(gp,
+ * lock) on g0, after the G's context is saved. If unlockf returns false,
+ * the goroutine is resumed. unlockf must not access this G's stack, which
+ * another M may already be running on once unlockf has released the lock.
+ * The G comes back when someone calls goready(gp). */
+void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
+    M *mp = getm();
+    G *gp = mp->curg;
+    if (readgstatus(gp) != Grunning)
+        gort__throw("gopark: bad g status");
+    if (mp->locks)
+        gort__throw("gopark: holding locks");
+    mp->waitlock = lock;
+    mp->waitunlockf = unlockf;
+    gp->waitreason = (uint8_t)reason;
+    gort__mcall(park_m);
+}
+
+static bool parkunlock_c(G *gp, void *lock) {
+    (void)gp;
+    gort__unlock(lock);
+    return true;
+}
+
+/* Puts the current goroutine into a waiting state and unlocks the lock. */
+void gort__goparkunlock(gort_lock *lock, waitReason reason) {
+    gort__gopark(parkunlock_c, lock, reason);
+}
+
+/* Makes gp runnable: it goes in the readying P's runnext, so it runs as
+ * soon as the current G blocks (producer-consumer pairs stay on one P),
+ * and an idle P is woken to pick up any other work. From a thread that is
+ * not an M, or an M without a P, it goes on the global queue. */
+void gort__goready(G *gp) {
+    M *mp = getm();
+    gort__casgstatus(gp, Gwaiting, Grunnable);
+    if (mp && mp->p && mp->curg) {
+        gort__runqput(mp->p, gp, true);
+    } else {
+        gort__lock(&gort__sched.lock);
+        gort__globrunqput(gp);
+        gort__unlock(&gort__sched.lock);
+    }
+    gort__wakep();
+}
+
+/* On g0: the yielding G goes to the tail of the local queue (Go's
+ * goyield; Gosched uses the global queue, which costs a lock for no
+ * fairness gain here: the 61-tick check and stealing still apply). */
+static G *gosched_m(M *mp, G *gp) {
+    gort__casgstatus(gp, Grunning, Grunnable);
+    mp->curg = NULL;
+    gp->m = NULL;
+    if (mp->p == NULL) {
+        gort__lock(&gort__sched.lock);
+        gort__globrunqput(gp);
+        gort__unlock(&gort__sched.lock);
+        return NULL;
+    }
+    gort__runqput(mp->p, gp, false);
+    return NULL;
+}
+
+GORT_API void gort_yield(void) {
+    M *mp = getm();
+    if (mp == NULL || mp->curg == NULL)
+        return;
+    gort__mcall(gosched_m);
+}
+
+/* ---- checkdead ------------------------------------------------------------------ */
+
+/* Called with sched.lock held when an M goes idle: if every M is idle and
+ * nothing can ever wake a goroutine, the program is deadlocked. Threads
+ * that are not Ms may create goroutines at any time, so once one has,
+ * idleness proves nothing (as for Go's c-archive builds). */
+void gort__checkdead(void) {
+    if (load_relaxed(&gort__sched.shutdown) || load_relaxed(&gort__sched.nforeign))
+        return;
+    int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmsys;
+    if (run > 0)
+        return;
+    if (run < 0)
+        gort__throw("checkdead: inconsistent counts");
+    if (gort__sched.runqsize != 0)
+        gort__throw("checkdead: runnable g on the global queue");
+    for (int32_t i = 0; i < gort__gomaxprocs; i++)
+        if (!gort__runqempty(gort__allp[i]))
+            gort__throw("checkdead: runnable g on a local queue");
+    G *maing = gort__sched.maing;
+    const char *why = gort__waitreason_string((waitReason)maing->waitreason);
+    gort__fatal("all goroutines are asleep - deadlock! (%lld goroutines; main goroutine: %s)",
+                (long long)gort__gcount(), why);
+}
+
+const char *gort__waitreason_string(waitReason r) {
+    static const char *const s[waitReasonCount] = {
+        [waitReasonZero] = "waiting",
+        [waitReasonSemacquire] = "semacquire",
+        [waitReasonSyncMutexLock] = "sync.Mutex.Lock",
+        [waitReasonSyncWaitGroupWait] = "sync.WaitGroup.Wait",
+        [waitReasonChanReceive] = "chan receive",
+        [waitReasonChanSend] = "chan send",
+        [waitReasonSelect] = "select",
+        [waitReasonSelectNoCases] = "select (no cases)",
+        [waitReasonSleep] = "sleep",
+        [waitReasonIOWait] = "IO wait",
+        [waitReasonSyncCondWait] = "sync.Cond.Wait",
+        [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
+        [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
+    };
+    return r < waitReasonCount && s[r] ? s[r] : "waiting";
+}

@@ -1,0 +1,91 @@
+/*
+ * syscall.c: entersyscall / exitsyscall, around a blocking call.
+ *
+ * On entry the G becomes Gsyscall and its P Psyscall: the P stays
+ * associated (m->oldp) so that the common short call gets it straight back
+ * with one CAS, but it is no longer the M's, so stop-the-world (and, with
+ * the hand-off to come, sysmon) may take it meanwhile. On exit the G gets
+ * its old P back, or any idle P, or else goes on the global queue while
+ * its M parks (exitsyscall0).
+ */
+#include "runtime.h"
+
+void gort__entersyscall(void) {
+    M *mp = getm();
+    G *gp = mp ? mp->curg : NULL;
+    if (gp == NULL || mp->p == NULL)
+        return;
+    P *pp = mp->p;
+    gort__casgstatus(gp, Grunning, Gsyscall);
+    xadd(&gort__sched.in_syscall, 1);
+    pp->syscalltick++;
+    pp->m = NULL;
+    mp->oldp = pp;
+    mp->p = NULL;
+    store_rel(&pp->status, Psyscall);   /* release: a retaker CASes it away */
+    if (load_acq(&gort__sched.gcwaiting)) {
+        gort__lock(&gort__sched.lock);
+        if (gort__sched.stopwait > 0 && cas(&pp->status, Psyscall, Pgcstop)) {
+            if (--gort__sched.stopwait == 0)
+                gort__notewakeup(&gort__sched.stopnote);
+        }
+        gort__unlock(&gort__sched.lock);
+    }
+}
+
+/* Tries to get a P without leaving the G: its old one if nobody took it,
+ * else an idle one. */
+static bool exitsyscallfast(M *mp, P *oldp) {
+    if (oldp && load_relaxed(&oldp->status) == Psyscall && cas(&oldp->status, Psyscall, Pidle)) {
+        gort__acquirep(oldp);
+        return true;
+    }
+    if (load_relaxed(&gort__sched.npidle) > 0 && !load_acq(&gort__sched.gcwaiting)) {
+        gort__lock(&gort__sched.lock);
+        P *pp = gort__pidleget();
+        gort__unlock(&gort__sched.lock);
+        if (pp) {
+            gort__acquirep(pp);
+            return true;
+        }
+    }
+    (void)mp;
+    return false;
+}
+
+/* On g0: no P to be had. Queue the G globally and park the M. */
+static G *exitsyscall0(M *mp, G *gp) {
+    gort__casgstatus(gp, Gsyscall, Grunnable);
+    mp->curg = NULL;
+    gp->m = NULL;
+    gort__lock(&gort__sched.lock);
+    P *pp = load_acq(&gort__sched.gcwaiting) ? NULL : gort__pidleget();
+    if (pp == NULL)
+        gort__globrunqput(gp);
+    gort__unlock(&gort__sched.lock);
+    if (pp) {
+        gort__acquirep(pp);
+        return gp;
+    }
+    gort__stopm();
+    return NULL;
+}
+
+void gort__exitsyscall(void) {
+    M *mp = getm();
+    G *gp = mp ? mp->curg : NULL;
+    if (gp == NULL || readgstatus(gp) != Gsyscall)
+        return;
+    P *oldp = mp->oldp;
+    mp->oldp = NULL;
+    xadd(&gort__sched.in_syscall, -1);
+    if (exitsyscallfast(mp, oldp)) {
+        gort__casgstatus(gp, Gsyscall, Grunning);
+        return;
+    }
+    gort__mcall(exitsyscall0);
+    /* Resumed, maybe on another M, with a P and status Grunning. */
+}
+
+GORT_API void gort_syscall_enter(void) { gort__entersyscall(); }
+GORT_API void gort_syscall_exit(void) { gort__exitsyscall(); }
