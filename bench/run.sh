@@ -44,7 +44,9 @@ if [[ -f "$build_dir/CMakeCache.txt" ]]; then
     cc_cached=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt")
     if [[ -n "$cc_cached" ]]; then cc=$cc_cached; fi
 fi
-cc_version="$(basename "$cc") $("$cc" -dumpfullversion 2>/dev/null || echo unknown)"
+cc_kind=gcc
+if "$cc" --version 2>/dev/null | head -n 1 | grep -qi clang; then cc_kind=clang; fi
+cc_version="$cc_kind $("$cc" -dumpfullversion 2>/dev/null || "$cc" -dumpversion 2>/dev/null || echo unknown)"
 model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
 have_go=0
 go_version="Go not found"
