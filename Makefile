@@ -1,6 +1,7 @@
 # gort: the build is CMake's; these are shortcuts. `make help` lists them.
 PREFIX ?= /usr/local
 BUILD  := build
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all build test demo bench install examples deps clean help
 
