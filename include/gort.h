@@ -25,7 +25,8 @@ extern "C" {
 typedef struct gort_config {
     int    maxprocs;     /* Ps; 0: $GORT_MAXPROCS, else the CPUs this process may use */
     size_t stack_size;   /* bytes of each goroutine stack; 0: the default (256 KiB) */
-    int    max_threads;  /* limit on Ms, like Go's SetMaxThreads; 0: 10000 */
+    int    max_threads;  /* limit on Ms, like Go's SetMaxThreads; 0: 10000. At least 2
+                            (m0 and sysmon); exceeding it is fatal, as in Go */
 } gort_config;
 
 /* Makes the calling thread m0, runs main_fn(arg) as the main goroutine and

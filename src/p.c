@@ -173,7 +173,7 @@ void gort__stoptheworld(void) {
     for (int32_t i = 0; i < gort__gomaxprocs; i++) {
         P *pp = gort__allp[i];
         if (cas(&pp->status, Psyscall, Pgcstop)) {
-            pp->syscalltick++;
+            store_relaxed(&pp->syscalltick, pp->syscalltick + 1);
             gort__sched.stopwait--;
         }
     }

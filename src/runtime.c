@@ -67,17 +67,15 @@ void gort__shutdown_begin(void) {
         mp->nextp = NULL;
         gort__notewakeup(&mp->park);
     }
-    bool sysmon = gort__sched.sysmon_started;
+    gort__sysmonwake_locked(false);
     gort__unlock(&gort__sched.lock);
-    if (sysmon)
-        gort__notewakeup(&gort__sched.sysmonnote);
 }
 
 static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, int32_t *maxm) {
     gort_config c = { 0, 0, 0 };
     if (cfg)
         c = *cfg;
-    if (c.maxprocs < 0 || c.max_threads < 0)
+    if (c.maxprocs < 0 || c.max_threads < 0 || c.max_threads == 1)
         return -EINVAL;
     if (c.stack_size > MAX_STACK)
         return -EINVAL;
@@ -170,13 +168,11 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     gort__runqput(pp, gp, true);
     store_rel(&gort__sched.mainstarted, true);
 
-    if (gort__debug_schedtrace > 0) {
-        gort__lock(&gort__sched.lock);
-        gort__sched.sysmon_started = true;
-        gort__sched.nmsys++;
-        gort__unlock(&gort__sched.lock);
-        gort__newm(gort__sysmon, NULL, -1);
-    }
+    /* sysmon: an M without a P, counted apart by checkdead. */
+    gort__lock(&gort__sched.lock);
+    gort__sched.nmsys++;
+    gort__unlock(&gort__sched.lock);
+    gort__newm(gort__sysmon, NULL, -1);
 
     gort__mstart0();   /* m0's scheduler loop; returns at shutdown */
 

@@ -214,6 +214,12 @@ struct p {
     int64_t    ncreated;
     int64_t    nexited;
 
+    /* What sysmon saw last time it looked (sysmon only). */
+    struct {
+        uint32_t syscalltick;
+        int64_t  syscallwhen;
+    } sysmontick;
+
     /* sudog cache (chan.c, sema.c). Owner only. */
     sudog     *sudogcache;
     int32_t    sudogcachecnt;
@@ -254,6 +260,8 @@ typedef struct schedt {
     uint32_t   shutdown;     /* atomic; set when main returns */
     note       mexitnote;    /* m0 waits here for the last M to exit */
     note       sysmonnote;   /* sysmon sleeps here */
+    bool       sysmonsleeping; /* sysmon is asleep on sysmonnote */
+    uint32_t   sysmonwait;   /* atomic; ... in its all-Ps-idle sleep */
 
     int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms;
                                 once non-zero, checkdead stands down */
@@ -430,6 +438,8 @@ void gort__exitsyscall(void);
 int64_t gort__nanotime(void);
 void gort__schedtrace(bool detailed);
 void gort__sysmon(void);
+void gort__sysmonwake_locked(bool deep_only);
+void gort__handoffp(P *pp);
 void gort__debug_parse(void);
 void gort__mtrace_started(M *mp);
 

@@ -19,8 +19,11 @@
  * and wakes an M, or the M sees the G. See docs/design.md, "Spinning".
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -373,18 +376,39 @@ GORT_API void gort_yield(void) {
 
 /* ---- checkdead ------------------------------------------------------------------ */
 
+/* Threads in this process, from /proc/self/stat (field 20), or -1. */
+static int proc_threads(void) {
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *s = strrchr(buf, ')');   /* the command name may hold anything */
+    for (int field = 2; s && field < 20; field++)
+        s = strchr(s + 1, ' ');
+    return s ? atoi(s + 1) : -1;
+}
+
 /* Called with sched.lock held when an M goes idle: if every M is idle and
- * nothing can ever wake a goroutine, the program is deadlocked. Threads
- * that are not Ms may create goroutines at any time, so once one has,
- * idleness proves nothing (as for Go's c-archive builds). */
+ * nothing can ever wake a goroutine, the program is deadlocked. A thread
+ * that is not an M could still create a goroutine or release a waiter, so
+ * the verdict is only given when the process has no threads but the Ms
+ * (Go, for the same reason, never gives it in its c-archive builds). */
 void gort__checkdead(void) {
-    if (load_relaxed(&gort__sched.shutdown) || load_relaxed(&gort__sched.nforeign))
+    if (load_relaxed(&gort__sched.shutdown))
         return;
     int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmsys;
     if (run > 0)
         return;
     if (run < 0)
         gort__throw("checkdead: inconsistent counts");
+    int nthreads = proc_threads();
+    if (nthreads < 0 || nthreads > gort__sched.mcount)
+        return;
     if (gort__sched.runqsize != 0)
         gort__throw("checkdead: runnable g on the global queue");
     for (int32_t i = 0; i < gort__gomaxprocs; i++)

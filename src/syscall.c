@@ -18,11 +18,17 @@ void gort__entersyscall(void) {
     P *pp = mp->p;
     gort__casgstatus(gp, Grunning, Gsyscall);
     xadd(&gort__sched.in_syscall, 1);
-    pp->syscalltick++;
+    store_relaxed(&pp->syscalltick, pp->syscalltick + 1);
     pp->m = NULL;
     mp->oldp = pp;
     mp->p = NULL;
     store_rel(&pp->status, Psyscall);   /* release: a retaker CASes it away */
+    if (load_acq(&gort__sched.sysmonwait)) {
+        /* sysmon sleeps because every P was idle: it must watch this call. */
+        gort__lock(&gort__sched.lock);
+        gort__sysmonwake_locked(true);
+        gort__unlock(&gort__sched.lock);
+    }
     if (load_acq(&gort__sched.gcwaiting)) {
         gort__lock(&gort__sched.lock);
         if (gort__sched.stopwait > 0 && cas(&pp->status, Psyscall, Pgcstop)) {
