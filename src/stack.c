@@ -56,9 +56,11 @@
 enum { guard_uffd = 1, guard_mprotect = 2 };
 
 typedef struct chunk {
-    struct chunk *next;
+    struct chunk *next;     /* all chunks */
+    struct chunk *nextpartial; /* chunks with never-used slots */
     uintptr_t     base;     /* first slot's guard page */
     size_t        len;
+    uintptr_t     carve;    /* next never-used slot */
 } chunk;
 
 static struct {
@@ -67,8 +69,7 @@ static struct {
     int       mode;
     size_t    slotsize;     /* guard + stack */
     chunk    *chunks;
-    uintptr_t carve;        /* next unused slot of the newest chunk */
-    uintptr_t carveend;
+    chunk    *partial;      /* chunks with never-used slots */
     void     *free;         /* free stacks, linked through their top word */
     int64_t   nfree;
     int64_t   capacity;     /* slots in all chunks */
@@ -139,32 +140,24 @@ static int chunk_grow(void) {
     c->base = (uintptr_t)base;
 
     if (pool.mode == guard_uffd) {
+        /* Register the chunk now; each guard page is write-protected when
+         * its slot is first carved (carve_slot), so reserving capacity for
+         * goroutines that have not run costs no more than the mmap. */
         struct uffdio_register reg = {
             .range = { .start = c->base, .len = c->len },
             .mode = UFFDIO_REGISTER_MODE_WP,
         };
-        bool ok = ioctl(pool.uffd, UFFDIO_REGISTER, &reg) == 0;
-        for (int i = 0; ok && i < STACKS_PER_CHUNK; i++) {
-            struct uffdio_writeprotect wp = {
-                .range = { .start = c->base + i * pool.slotsize, .len = PAGE },
-                .mode = UFFDIO_WRITEPROTECT_MODE_WP,
-            };
-            ok = ioctl(pool.uffd, UFFDIO_WRITEPROTECT, &wp) == 0;
-        }
-        if (!ok && pool.chunks == NULL) {
-            /* userfaultfd opened but will not protect (a sandbox, an
+        if (ioctl(pool.uffd, UFFDIO_REGISTER, &reg) < 0) {
+            munmap(base, c->len);
+            free(c);
+            if (pool.chunks != NULL)
+                return -ENOMEM;
+            /* userfaultfd opened but will not register (a sandbox, an
              * older kernel): fall back to mprotect for good. */
             close(pool.uffd);
             pool.uffd = -1;
             pool.mode = guard_mprotect;
-            munmap(base, c->len);
-            free(c);
             return chunk_grow();
-        }
-        if (!ok) {
-            munmap(base, c->len);
-            free(c);
-            return -ENOMEM;
         }
     } else {
         for (int i = 0; i < STACKS_PER_CHUNK; i++) {
@@ -177,18 +170,34 @@ static int chunk_grow(void) {
     }
     c->next = pool.chunks;
     store_rel(&pool.chunks, c);   /* release: pairs with the fault handler's walk */
-    /* Any slots left in the previous chunk go on the free list first. */
-    while (pool.carve < pool.carveend) {
-        uintptr_t hi = pool.carve + pool.slotsize;
-        *toplink(hi) = pool.free;
-        pool.free = (void *)hi;
-        pool.nfree++;
-        pool.carve += pool.slotsize;
-    }
-    pool.carve = c->base;
-    pool.carveend = c->base + c->len;
+    c->carve = c->base;
+    c->nextpartial = pool.partial;
+    pool.partial = c;
     pool.capacity += STACKS_PER_CHUNK;
     return 0;
+}
+
+/* Takes the next never-used slot and arms its guard page. pool.lock held.
+ * With userfaultfd the protection is one ioctl on an already registered
+ * range; it fails only if the kernel cannot allocate a page table, which
+ * leaves nothing sensible to do but stop. */
+static uintptr_t carve_slot(void) {
+    chunk *c = pool.partial;
+    if (c == NULL)
+        gort__throw("stackalloc: pool exhausted despite credits");
+    uintptr_t guard = c->carve;
+    c->carve += pool.slotsize;
+    if (c->carve == c->base + c->len)
+        pool.partial = c->nextpartial;
+    if (pool.mode == guard_uffd) {
+        struct uffdio_writeprotect wp = {
+            .range = { .start = guard, .len = PAGE },
+            .mode = UFFDIO_WRITEPROTECT_MODE_WP,
+        };
+        if (ioctl(pool.uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+            gort__fatal("stackalloc: cannot write-protect a stack guard page (out of memory)");
+    }
+    return guard + pool.slotsize;
 }
 
 /* Grows the pool until it can back n more credits. pool.lock held. */
@@ -263,10 +272,7 @@ stack gort__stackalloc(P *pp) {
             pp->stackcache = *toplink(hi);
             pp->stackcachecnt--;
         } else {
-            if (pool.carve >= pool.carveend)
-                gort__throw("stackalloc: pool exhausted despite credits");
-            hi = pool.carve + pool.slotsize;
-            pool.carve += pool.slotsize;
+            hi = carve_slot();
         }
         gort__unlock(&pool.lock);
     }
