@@ -43,10 +43,6 @@ static struct {
     gslab    *slabs;
 } allgs;
 
-void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval) {
-    if (!cas(&gp->atomicstatus, oldval, newval))
-        gort__throw("casgstatus: bad incoming values");
-}
 
 /* ---- the switch, with the sanitizers told about it ---------------------- */
 

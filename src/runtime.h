@@ -310,8 +310,19 @@ static inline G *getg(void) {
 
 /* ---- status ------------------------------------------------------------- */
 
+/* Moves gp from status oldval to newval. Every transition is made by the
+ * G's current owner (the M running it, or the one that took it off a queue
+ * or a wait list), and no one else scans Gs (there is no garbage collector),
+ * so a checked store-release does the job Go needs a CAS for, without a
+ * locked instruction on the switch path. */
+
+__attribute__((noreturn)) void gort__throw(const char *msg);
 static inline uint32_t readgstatus(G *gp) { return load_acq(&gp->atomicstatus); }
-void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval);
+static inline void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval) {
+    if (unlikely(load_relaxed(&gp->atomicstatus) != oldval))
+        gort__throw("casgstatus: bad incoming values");
+    store_rel(&gp->atomicstatus, newval);   /* release: pairs with readgstatus */
+}
 
 /* ---- fatal errors (signal.c) -------------------------------------------- */
 
