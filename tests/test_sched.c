@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Under TSan every goroutine is a TSan fiber, costly to create: spawn counts
+ * there are small (see test_scale). */
 static void run_with(int maxprocs, void (*fn)(void *), void *arg)
 {
     gort_config cfg = {.maxprocs = maxprocs};
@@ -27,7 +29,7 @@ static void wait_until_only_main(void)
 
 /* ---- A recursive tree of goroutines ------------------------------------- */
 
-#define TREE_DEPTH 10
+static int tree_depth = 10;
 static gort_waitgroup tree_wg;
 static atomic_int tree_nodes;
 
@@ -35,7 +37,7 @@ static void tree_node(void *arg)
 {
     intptr_t depth = (intptr_t)arg;
     atomic_fetch_add(&tree_nodes, 1);
-    if (depth < TREE_DEPTH) {
+    if (depth < tree_depth) {
         gort_wg_add(&tree_wg, 2);
         CHECK(gort_go(tree_node, (void *)(depth + 1)) > 0);
         CHECK(gort_go(tree_node, (void *)(depth + 1)) > 0);
@@ -49,16 +51,17 @@ static void tree_main(void *arg)
     gort_wg_add(&tree_wg, 1);
     CHECK(gort_go(tree_node, (void *)0) > 0);
     gort_wg_wait(&tree_wg);
-    CHECK_EQ(atomic_load(&tree_nodes), (1 << (TREE_DEPTH + 1)) - 1);
+    CHECK_EQ(atomic_load(&tree_nodes), (1 << (tree_depth + 1)) - 1);
     wait_until_only_main();
 }
 
 TEST(spawn_tree)
 {
+    tree_depth = (int)test_scale(10, 10, 8);
     for (int p = 1; p <= 4; p++) {
         atomic_store(&tree_nodes, 0);
         run_with(p, tree_main, NULL);
-        CHECK_EQ(atomic_load(&tree_nodes), (1 << (TREE_DEPTH + 1)) - 1);
+        CHECK_EQ(atomic_load(&tree_nodes), (1 << (tree_depth + 1)) - 1);
     }
 }
 
@@ -94,14 +97,14 @@ TEST(million_goroutines_one_proc)
 {
     /* With one P and no preemption, every goroutine is spawned before any
      * runs: a million live at once. */
-    long n = test_scale(1000000, 100000, 10000);
+    long n = test_scale(1000000, 100000, 2000);
     run_with(1, many_main, &n);
     CHECK_EQ(atomic_load(&many_count), n);
 }
 
 TEST(many_goroutines_all_procs)
 {
-    long n = test_scale(1000000, 100000, 10000);
+    long n = test_scale(1000000, 100000, 2000);
     run_with(0, many_main, &n);
     CHECK_EQ(atomic_load(&many_count), n);
 }
@@ -289,7 +292,7 @@ TEST(yield_outside_goroutine_harmless)
     gort_yield();
 }
 
-#define NYIELDERS 1000
+static int nyielders;
 static atomic_long yield_total;
 static gort_waitgroup yield_wg;
 
@@ -309,16 +312,17 @@ static void yielder(void *arg)
 static void yielders_main(void *arg)
 {
     long times = *(long *)arg;
-    gort_wg_add(&yield_wg, NYIELDERS);
-    for (int i = 0; i < NYIELDERS; i++)
+    gort_wg_add(&yield_wg, nyielders);
+    for (int i = 0; i < nyielders; i++)
         CHECK(gort_go(yielder, (void *)(intptr_t)times) > 0);
     gort_wg_wait(&yield_wg);
-    CHECK_EQ(atomic_load(&yield_total), (long)NYIELDERS * times);
+    CHECK_EQ(atomic_load(&yield_total), (long)nyielders * times);
 }
 
 TEST(many_goroutines_yield_many_times)
 {
-    long times = test_scale(1000, 200, 100);
+    long times = test_scale(1000, 200, 200);
+    nyielders = (int)test_scale(1000, 1000, 100);
     for (int p = 1; p <= 4; p *= 2) {
         atomic_store(&yield_total, 0);
         run_with(p, yielders_main, &times);
@@ -368,9 +372,9 @@ TEST(exit_from_nested_frames)
     int n = 1;
     run_with(1, exit_main, &n);
     CHECK_EQ(atomic_load(&exit_reached), 3);
-    n = 1000;
+    n = (int)test_scale(1000, 1000, 100);
     run_with(2, exit_main, &n);
-    CHECK_EQ(atomic_load(&exit_reached), 3 + 3 * 1000);
+    CHECK_EQ(atomic_load(&exit_reached), 3 + 3 * n);
     CHECK_EQ(atomic_load(&exit_after_ran), 0);
 }
 
@@ -384,7 +388,8 @@ static void exit_then_spawn_main(void *arg)
 {
     (void)arg;
     /* Goroutines that end by gort_exit free their slots for reuse. */
-    for (int round = 0; round < 100; round++) {
+    int rounds = (int)test_scale(100, 100, 10);
+    for (int round = 0; round < rounds; round++) {
         for (int i = 0; i < 100; i++)
             CHECK(gort_go(exit_immediately, NULL) > 0);
         wait_until_only_main();
@@ -398,7 +403,7 @@ TEST(exit_then_spawn_again)
 
 /* ---- gort_go from a foreign thread -------------------------------------- */
 
-#define FOREIGN_N 1000
+static int foreign_n = 1000;
 static gort_waitgroup foreign_wg;
 static atomic_int foreign_ran;
 
@@ -414,7 +419,7 @@ static void *foreign_spawner(void *arg)
 {
     (void)arg;
     CHECK_EQ(gort_id(), 0);
-    for (int i = 0; i < FOREIGN_N; i++)
+    for (int i = 0; i < foreign_n; i++)
         CHECK(gort_go(foreign_child, NULL) > 0);
     CHECK_EQ(gort_go(NULL, NULL), -EINVAL);
     CHECK_EQ(gort_id(), 0);
@@ -425,12 +430,12 @@ static void foreign_main(void *arg)
 {
     int threads = *(int *)arg;
     pthread_t t[4];
-    gort_wg_add(&foreign_wg, (int64_t)threads * FOREIGN_N);
+    gort_wg_add(&foreign_wg, (int64_t)threads * foreign_n);
     for (int i = 0; i < threads; i++)
         CHECK_EQ(pthread_create(&t[i], NULL, foreign_spawner, NULL), 0);
     /* main parks here while the foreign threads spawn. */
     gort_wg_wait(&foreign_wg);
-    CHECK_EQ(atomic_load(&foreign_ran), threads * FOREIGN_N);
+    CHECK_EQ(atomic_load(&foreign_ran), threads * foreign_n);
     gort_syscall_enter();
     for (int i = 0; i < threads; i++)
         CHECK_EQ(pthread_join(t[i], NULL), 0);
@@ -440,10 +445,39 @@ static void foreign_main(void *arg)
 TEST(go_from_foreign_thread)
 {
     int threads = 1;
+    foreign_n = (int)test_scale(1000, 1000, 200);
     run_with(1, foreign_main, &threads);
     atomic_store(&foreign_ran, 0);
     threads = 4;
     run_with(2, foreign_main, &threads);
+}
+
+/* The same with main kept runnable (yielding, not parked), so no deadlock
+ * detector can see "all goroutines asleep" while the foreign threads work. */
+static void foreign_main_yielding(void *arg)
+{
+    int threads = *(int *)arg;
+    pthread_t t[4];
+    gort_wg_add(&foreign_wg, (int64_t)threads * foreign_n);
+    for (int i = 0; i < threads; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, foreign_spawner, NULL), 0);
+    while (atomic_load(&foreign_ran) < threads * foreign_n)
+        gort_yield();
+    gort_wg_wait(&foreign_wg);
+    gort_syscall_enter();
+    for (int i = 0; i < threads; i++)
+        CHECK_EQ(pthread_join(t[i], NULL), 0);
+    gort_syscall_exit();
+}
+
+TEST(go_from_foreign_thread_main_yielding)
+{
+    int threads = 1;
+    foreign_n = (int)test_scale(1000, 1000, 200);
+    run_with(1, foreign_main_yielding, &threads);
+    atomic_store(&foreign_ran, 0);
+    threads = 4;
+    run_with(2, foreign_main_yielding, &threads);
 }
 
 /* ---- gort_maxprocs ----------------------------------------------------------- */
@@ -470,6 +504,7 @@ static void mp_spawn_wait(int n)
 static void maxprocs_main(void *arg)
 {
     (void)arg;
+    int n = (int)test_scale(10000, 10000, 500);
     gort_stats st;
     CHECK_EQ(gort_maxprocs(0), 2);
     CHECK_EQ(gort_maxprocs(-1), 2);
@@ -477,17 +512,17 @@ static void maxprocs_main(void *arg)
     CHECK_EQ(gort_maxprocs(0), 4);
     gort_read_stats(&st);
     CHECK_EQ(st.procs, 4);
-    mp_spawn_wait(10000);
+    mp_spawn_wait(n);
     CHECK_EQ(gort_maxprocs(1), 4);
     CHECK_EQ(gort_maxprocs(0), 1);
     gort_read_stats(&st);
     CHECK_EQ(st.procs, 1);
-    mp_spawn_wait(10000);
+    mp_spawn_wait(n);
     CHECK_EQ(gort_maxprocs(4), 1);
-    mp_spawn_wait(10000);
+    mp_spawn_wait(n);
     CHECK_EQ(gort_maxprocs(4), 4);
     CHECK_EQ(gort_maxprocs(3), 4);
-    mp_spawn_wait(10000);
+    mp_spawn_wait(n);
     gort_read_stats(&st);
     CHECK_EQ(st.procs, 3);
 }
@@ -638,7 +673,7 @@ static void stress_main(void *arg)
 
 TEST(stress_spawn_rounds)
 {
-    long n = test_scale(100000, 50000, 10000);
+    long n = test_scale(100000, 50000, 500);
     run_with(0, stress_main, &n);
 }
 
@@ -667,7 +702,7 @@ static void stress_many_spawners_main(void *arg)
 
 TEST(stress_many_spawners)
 {
-    long n = test_scale(100000, 50000, 5000);
+    long n = test_scale(100000, 50000, 500);
     run_with(0, stress_many_spawners_main, &n);
     run_with(4, stress_many_spawners_main, &n);
 }

@@ -218,29 +218,17 @@ static void overflow_in_main_child(void)
 
 TEST(stack_overflow_fatal)
 {
-    if (test_sanitized()) {
-        fprintf(stderr, "skipped under a sanitizer (it owns SIGSEGV/SIGBUS)\n");
-        return;
-    }
     CHECK(test_expect_death(overflow_child, "stack overflow"));
     CHECK(test_expect_death(overflow_child, "goroutine"));
 }
 
 TEST(stack_overflow_fatal_configured_size)
 {
-    if (test_sanitized()) {
-        fprintf(stderr, "skipped under a sanitizer (it owns SIGSEGV/SIGBUS)\n");
-        return;
-    }
     CHECK(test_expect_death(overflow_child_1m, "stack overflow"));
 }
 
 TEST(stack_overflow_fatal_main_goroutine)
 {
-    if (test_sanitized()) {
-        fprintf(stderr, "skipped under a sanitizer (it owns SIGSEGV/SIGBUS)\n");
-        return;
-    }
     CHECK(test_expect_death(overflow_in_main_child, "stack overflow"));
 }
 
@@ -267,9 +255,5 @@ static void big_frame_child(void)
 
 TEST(stack_overflow_big_frame)
 {
-    if (test_sanitized()) {
-        fprintf(stderr, "skipped under a sanitizer (it owns SIGSEGV/SIGBUS)\n");
-        return;
-    }
     CHECK(test_expect_death(big_frame_child, "stack overflow"));
 }

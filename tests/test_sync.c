@@ -176,7 +176,7 @@ static void crowd_main(void *arg)
 
 TEST(mutex_many_waiters)
 {
-    int n = (int)test_scale(10000, 5000, 2000);
+    int n = (int)test_scale(10000, 5000, 500);
     run_with(2, crowd_main, &n);
 }
 
@@ -222,9 +222,14 @@ static void wg_tree_main(void *arg)
 {
     (void)arg;
     gort_wg_add(&tree_wg, 1);
-    CHECK(gort_go(wg_tree, (void *)7) > 0);
+    /* 1 + 3 + ... + 3^depth goroutines */
+    intptr_t depth = test_scale(7, 7, 5);
+    int64_t total = 1, pow = 1;
+    for (int i = 0; i < depth; i++)
+        total += pow *= 3;
+    CHECK(gort_go(wg_tree, (void *)depth) > 0);
     gort_wg_wait(&tree_wg);
-    CHECK_EQ(atomic_load(&tree_done), (6561 - 1) / 2); /* 1 + 3 + ... + 3^7 */
+    CHECK_EQ(atomic_load(&tree_done), total);
 }
 
 TEST(wg_add_done_from_many_goroutines)
@@ -244,7 +249,8 @@ static void wg_reuse_main(void *arg)
 {
     (void)arg;
     gort_waitgroup wg = {0};
-    for (int round = 1; round <= 1000; round++) {
+    int rounds = (int)test_scale(1000, 1000, 100);
+    for (int round = 1; round <= rounds; round++) {
         gort_wg_add(&wg, 10);
         for (int i = 0; i < 10; i++)
             CHECK(gort_go(round_child, &wg) > 0);
@@ -273,7 +279,8 @@ static void multi_waiter(void *arg)
 static void wg_multi_main(void *arg)
 {
     (void)arg;
-    for (int round = 0; round < 20; round++) {
+    int rounds = (int)test_scale(20, 20, 4);
+    for (int round = 0; round < rounds; round++) {
         atomic_store(&multi_woken, 0);
         gort_wg_add(&multi_wg, 1);
         gort_wg_add(&multi_out, 100);
