@@ -463,6 +463,7 @@ TEST(syscall_in_main_goroutine)
 static int many_pipes[NBLOCKED][2];
 static atomic_int many_entered;
 static atomic_long many_ticks;
+static gort_waitgroup many_readers_done;
 
 static void many_reader(void *arg)
 {
@@ -474,6 +475,7 @@ static void many_reader(void *arg)
     gort_syscall_exit();
     CHECK_EQ(n, 1);
     CHECK_EQ(c, (char)('a' + i));
+    gort_wg_done(&many_readers_done);
 }
 
 static void ticker(void *arg)
@@ -490,6 +492,7 @@ static void many_syscalls_main(void *arg)
     (void)arg;
     for (int i = 0; i < NBLOCKED; i++)
         CHECK_EQ(pipe(many_pipes[i]), 0);
+    gort_wg_add(&many_readers_done, NBLOCKED);
     for (intptr_t i = 0; i < NBLOCKED; i++)
         CHECK(gort_go(many_reader, (void *)i) > 0);
     while (atomic_load(&many_entered) < NBLOCKED)
@@ -505,6 +508,7 @@ static void many_syscalls_main(void *arg)
         char c = (char)('a' + i);
         CHECK_EQ(write(many_pipes[i][1], &c, 1), 1);
     }
+    gort_wg_wait(&many_readers_done);
     wait_until_only_main();
     for (int i = 0; i < NBLOCKED; i++) {
         close(many_pipes[i][0]);
