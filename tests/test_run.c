@@ -549,3 +549,184 @@ TEST(max_threads_below_maxprocs)
     free(err);
     CHECK(ok);
 }
+
+/* ---- Main returning with goroutines still alive ------------------------- */
+
+static gort_waitgroup forever_gate; /* never released */
+static atomic_int abandon_started;
+
+static void blocked_forever(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&abandon_started, 1);
+    gort_wg_wait(&forever_gate);
+    CHECK(0); /* never released */
+}
+
+static void yielding_forever(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&abandon_started, 1);
+    for (;;)
+        gort_yield();
+}
+
+struct abandon {
+    int blocked, yielding;
+};
+
+static void abandon_main(void *arg)
+{
+    struct abandon *a = arg;
+    CHECK_EQ(gort_num_goroutines(), 1);
+    atomic_store(&abandon_started, 0);
+    gort_wg_add(&forever_gate, 1);
+    for (int i = 0; i < a->blocked; i++)
+        CHECK(gort_go(blocked_forever, NULL) > 0);
+    for (int i = 0; i < a->yielding; i++)
+        CHECK(gort_go(yielding_forever, NULL) > 0);
+    /* Let some of them start; the rest are abandoned never having run. */
+    while (atomic_load(&abandon_started) < (a->blocked + a->yielding) / 10)
+        gort_yield();
+}
+
+static void count_is_one(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gort_num_goroutines(), 1);
+}
+
+static void abandon_rounds(struct abandon *a)
+{
+    for (int p = 1; p <= 4; p++) {
+        gort_config cfg = {.maxprocs = p};
+        forever_gate = (gort_waitgroup){0};
+        CHECK_EQ(gort_run(&cfg, abandon_main, a), 0);
+        CHECK_EQ(gort_id(), 0);
+        /* The abandoned goroutines are gone: a new runtime counts only main. */
+        CHECK_EQ(gort_run(&cfg, count_is_one, NULL), 0);
+    }
+}
+
+TEST(main_returns_with_blocked_goroutines)
+{
+    struct abandon a = {.blocked = 200, .yielding = 0};
+    abandon_rounds(&a);
+}
+
+TEST(main_returns_with_yielding_goroutines)
+{
+    /* "Goroutines still alive when main_fn returns are abandoned"; a
+     * goroutine looping on gort_yield reaches a scheduling point at every
+     * iteration, so gort_run must return. */
+    struct abandon a = {.blocked = 100, .yielding = 200};
+    abandon_rounds(&a);
+}
+
+static atomic_int spin_started, spin_finished;
+
+static void long_spinner(void *arg)
+{
+    (void)arg;
+    atomic_store(&spin_started, 1);
+    /* No scheduling point in here. */
+    for (volatile long i = 0; i < 50 * 1000 * 1000; i++)
+        ;
+    atomic_store(&spin_finished, 1);
+    gort_wg_wait(&forever_gate); /* a scheduling point; never released */
+}
+
+static void spin_main(void *arg)
+{
+    (void)arg;
+    CHECK(gort_go(long_spinner, NULL) > 0);
+    while (!atomic_load(&spin_started))
+        gort_yield();
+}
+
+TEST(run_waits_for_running_goroutines)
+{
+    /* gort_run returns only after goroutines running when main returned
+     * have reached a scheduling point. */
+    gort_config cfg = {.maxprocs = 2};
+    gort_wg_add(&forever_gate, 1);
+    CHECK_EQ(gort_run(&cfg, spin_main, NULL), 0);
+    CHECK_EQ(atomic_load(&spin_finished), 1);
+}
+
+/* ---- gort_now ----------------------------------------------------------- */
+
+static void now_child(void *arg)
+{
+    int64_t last = gort_now();
+    for (int i = 0; i < 1000; i++) {
+        gort_yield(); /* may resume on another thread */
+        int64_t t = gort_now();
+        CHECK(t >= last);
+        last = t;
+    }
+    gort_wg_done(arg);
+}
+
+static void now_main(void *arg)
+{
+    (void)arg;
+    gort_waitgroup wg = {0};
+    int64_t start = gort_now();
+    gort_wg_add(&wg, 8);
+    for (int i = 0; i < 8; i++)
+        CHECK(gort_go(now_child, &wg) > 0);
+    gort_wg_wait(&wg);
+    CHECK(gort_now() >= start);
+}
+
+TEST(now_monotonic)
+{
+    int64_t a = gort_now();
+    CHECK(a > 0);
+    gort_config cfg = {.maxprocs = 4};
+    CHECK_EQ(gort_run(&cfg, now_main, NULL), 0);
+    CHECK(gort_now() >= a);
+}
+
+/* ---- GORT_DEBUG=schedtrace ------------------------------------------------ */
+
+static void trace_main(void *arg)
+{
+    (void)arg;
+    /* Stay alive for 50 trace periods. */
+    int64_t end = gort_now() + 500 * 1000 * 1000;
+    while (gort_now() < end)
+        gort_yield();
+}
+
+static void trace_child(void)
+{
+    setenv("GORT_DEBUG", "schedtrace=10", 1);
+    gort_config cfg = {.maxprocs = 3};
+    CHECK_EQ(gort_run(&cfg, trace_main, NULL), 0);
+}
+
+TEST(schedtrace_prints)
+{
+    char *err = NULL;
+    int st = test_fork_capture(trace_child, 120, &err);
+    int ok = st == 0 && strstr(err, "SCHED") && strstr(err, "gomaxprocs=3");
+    if (!ok)
+        fprintf(stderr, "status %#x, stderr:\n%s\n", st, err);
+    free(err);
+    CHECK(ok);
+}
+
+/* ---- Many Ps ------------------------------------------------------------- */
+
+TEST(maxprocs_many_more_than_cpus)
+{
+    int ran = 0;
+    gort_config cfg = {.maxprocs = 64};
+    CHECK_EQ(gort_run(&cfg, loop_main, &ran), 0);
+    CHECK_EQ(ran, 1);
+    int n = 0;
+    CHECK_EQ(gort_run(&cfg, read_maxprocs, &n), 0);
+    CHECK_EQ(n, 64);
+}
