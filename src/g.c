@@ -182,7 +182,7 @@ void gort__gfput(P *pp, G *gp) {
             pp->gfreecnt--;
             gp->schedlink = gort__sched.gfree;
             gort__sched.gfree = gp;
-            gort__sched.ngfree++;
+            store_relaxed(&gort__sched.ngfree, gort__sched.ngfree + 1);
         }
         gort__unlock(&gort__sched.gflock);
     }
@@ -218,7 +218,7 @@ void gort__gfpurge(P *pp) {
         pp->gfree = gp->schedlink;
         gp->schedlink = gort__sched.gfree;
         gort__sched.gfree = gp;
-        gort__sched.ngfree++;
+        store_relaxed(&gort__sched.ngfree, gort__sched.ngfree + 1);
     }
     pp->gfreecnt = 0;
     gort__unlock(&gort__sched.gflock);
