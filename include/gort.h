@@ -53,6 +53,38 @@ int64_t gort_id(void);               /* current goroutine's id; 0 on a thread ru
 int     gort_maxprocs(int n);        /* GOMAXPROCS: n > 0 sets; returns the previous value */
 int64_t gort_num_goroutines(void);   /* live goroutines, main included */
 
+/* ---- Channels and select ------------------------------------------------ */
+
+/* Go's channels. Send and receive block the goroutine (a thread that is not
+ * a goroutine may use them too: it blocks on a futex). A NULL channel is
+ * -EINVAL here (in Go it blocks for ever); in select a NULL channel's case
+ * is never ready, as a nil channel in Go. */
+typedef struct gort_chan gort_chan;
+int    gort_chan_make(gort_chan **out, size_t elem_size, size_t cap);  /* 0 or -ENOMEM/-EINVAL; elem_size may be 0 */
+int    gort_chan_send(gort_chan *c, const void *elem);  /* 0; -EPIPE if closed, also when closed while blocked */
+int    gort_chan_recv(gort_chan *c, void *elem);        /* 1 got a value; 0 closed and drained (elem zeroed); elem may be NULL */
+int    gort_chan_trysend(gort_chan *c, const void *elem); /* as send, but -EAGAIN instead of blocking */
+int    gort_chan_tryrecv(gort_chan *c, void *elem);     /* as recv, but -EAGAIN instead of blocking */
+int    gort_chan_close(gort_chan *c);                   /* 0; -EPIPE if already closed */
+size_t gort_chan_len(gort_chan *c);
+size_t gort_chan_cap(gort_chan *c);
+void   gort_chan_free(gort_chan *c);                    /* once no goroutine can touch it; freeing one
+                                                           that goroutines wait on is fatal */
+
+enum { GORT_SEND = 1, GORT_RECV = 2 };
+typedef struct gort_case {
+    gort_chan *chan;   /* NULL: the case is never ready, as a nil channel in Go */
+    int        op;     /* GORT_SEND or GORT_RECV */
+    void      *elem;   /* value to send, or where to store the received one (may be NULL) */
+    int        ok;     /* set for a done receive: 1 value, 0 closed */
+} gort_case;
+
+/* Index of the case that proceeded, chosen uniformly among the ready ones;
+ * with block == 0 and none ready: -EAGAIN. A send case chosen on a closed
+ * channel: -EPIPE. No cases (or only NULL channels) and block: blocks for
+ * ever, as Go's empty select. -EPERM outside a goroutine. */
+int gort_select(gort_case *cases, int n, int block);
+
 /* ---- Sync (the zero value of each type is ready to use) ----------------- */
 
 /* Go's sync.Mutex: normal mode with a short spin, and starvation mode where a
@@ -69,12 +101,45 @@ typedef struct gort_waitgroup {
     uint32_t sema;
 } gort_waitgroup;
 
+/* Go's sync.RWMutex: a blocked writer keeps new readers out. */
+typedef struct gort_rwmutex {
+    gort_mutex w;            /* held while writers are pending */
+    uint32_t   writerSem;    /* writers wait here for readers to leave */
+    uint32_t   readerSem;    /* readers wait here for the writer to finish */
+    int32_t    readerCount;  /* readers inside or pending; negative: a writer waits */
+    int32_t    readerWait;   /* readers the pending writer still waits for */
+} gort_rwmutex;
+
+/* Go's sync.Once. */
+typedef struct gort_once {
+    uint32_t   done;
+    gort_mutex m;
+} gort_once;
+
+/* Go's sync.Cond, used with any gort_mutex. */
+typedef struct gort_cond {
+    uint32_t wait;           /* next ticket to hand out */
+    uint32_t notify;         /* next ticket to notify */
+    uint32_t lock;           /* runtime lock over the waiter list */
+    void    *head, *tail;    /* waiters */
+} gort_cond;
+
 void gort_mutex_lock(gort_mutex *m);
 void gort_mutex_unlock(gort_mutex *m);       /* unlocking an unlocked mutex is fatal */
 int  gort_mutex_trylock(gort_mutex *m);      /* 1 taken, 0 not */
 void gort_wg_add(gort_waitgroup *wg, int64_t delta);
 void gort_wg_done(gort_waitgroup *wg);
 void gort_wg_wait(gort_waitgroup *wg);
+void gort_rwmutex_lock(gort_rwmutex *rw);
+void gort_rwmutex_unlock(gort_rwmutex *rw);   /* unlocking an unlocked rwmutex is fatal */
+int  gort_rwmutex_trylock(gort_rwmutex *rw);  /* 1 taken, 0 not */
+void gort_rwmutex_rlock(gort_rwmutex *rw);
+void gort_rwmutex_runlock(gort_rwmutex *rw);
+int  gort_rwmutex_tryrlock(gort_rwmutex *rw);
+void gort_once_do(gort_once *o, void (*fn)(void *), void *arg); /* fn(arg) exactly once */
+void gort_cond_wait(gort_cond *c, gort_mutex *m);  /* m held on entry and on return */
+void gort_cond_signal(gort_cond *c);
+void gort_cond_broadcast(gort_cond *c);
 
 /* ---- Time --------------------------------------------------------------- */
 

@@ -116,7 +116,7 @@ struct g {
     stack      stack;        /* zero until the G first runs (stacks bind lazily) */
     uint32_t   atomicstatus; /* G status; read by other Ms through casgstatus */
     uint8_t    waitreason;   /* waitReason while Gwaiting */
-    bool       selectdone;   /* set by the select case that won (chan.c) */
+    uint32_t   selectdone;   /* CAS'd to 1 by the select case that wins (chan.c) */
     M         *m;            /* the M running it, while Grunning or Gsyscall */
     G         *schedlink;    /* next on a run queue or free list */
     int64_t    goid;

@@ -1,0 +1,391 @@
+/*
+ * chan.c: channels, as in Go's chan.go.
+ *
+ * A channel is a lock, a ring buffer of cap elements (none for an
+ * unbuffered channel) and two queues of waiting goroutines, receivers and
+ * senders. Invariants (under c->lock):
+ *  - at least one of sendq and recvq is empty, except for an unbuffered
+ *    channel with one goroutine blocked in select on both its send and
+ *    receive cases;
+ *  - for a buffered channel, qcount > 0 implies recvq is empty and
+ *    qcount < cap implies sendq is empty.
+ *
+ * A value passed to a waiting goroutine is copied straight into its
+ * destination (the sudog's elem, which points into the waiter's stack or
+ * buffer) and the waiter is readied into the waker's runnext, so a
+ * ping-pong pair runs on one P without touching the run queue.
+ *
+ * Waiters are sudogs on the waiting goroutine's own stack: a waker reads
+ * and writes one only under c->lock, or between dequeuing it and readying
+ * its goroutine, and the goroutine's frame lives until it has been woken
+ * and has removed itself from every queue. So a blocking operation
+ * allocates nothing. A thread that is not a goroutine may send and receive
+ * too: its sudog carries a note and it sleeps on the futex.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+
+/* ---- wait queues; c->lock held --------------------------------------------- */
+
+void gort__waitq_enqueue(waitq *q, sudog *sg) {
+    sg->next = NULL;
+    sudog *x = q->last;
+    if (x == NULL) {
+        sg->prev = NULL;
+        store_relaxed(&q->first, sg);
+        q->last = sg;
+        return;
+    }
+    sg->prev = x;
+    x->next = sg;
+    q->last = sg;
+}
+
+/* Takes the first waiter that can still be woken. A goroutine in select
+ * waits on several channels at once; the first case to fire claims it with
+ * a CAS on selectdone, and the other channels skip its stale sudogs until
+ * it comes back to remove them. */
+sudog *gort__waitq_dequeue(waitq *q) {
+    for (;;) {
+        sudog *sgp = q->first;
+        if (sgp == NULL)
+            return NULL;
+        sudog *y = sgp->next;
+        if (y == NULL) {
+            store_relaxed(&q->first, NULL);
+            q->last = NULL;
+        } else {
+            y->prev = NULL;
+            store_relaxed(&q->first, y);
+            sgp->next = NULL;
+        }
+        if (sgp->isSelect && !cas(&sgp->g->selectdone, 0, 1))
+            continue;
+        return sgp;
+    }
+}
+
+/* Removes sgp from q wherever it is (select's losing cases). */
+void gort__waitq_remove(waitq *q, sudog *sgp) {
+    sudog *x = sgp->prev, *y = sgp->next;
+    if (x != NULL) {
+        if (y != NULL) {            /* middle of queue */
+            x->next = y;
+            y->prev = x;
+            sgp->next = sgp->prev = NULL;
+            return;
+        }
+        x->next = NULL;             /* end of queue */
+        q->last = x;
+        sgp->prev = NULL;
+        return;
+    }
+    if (y != NULL) {                /* start of queue */
+        y->prev = NULL;
+        store_relaxed(&q->first, y);
+        sgp->next = NULL;
+        return;
+    }
+    /* x == y == NULL: either the only element, or already removed by a
+     * waker that dequeued it. */
+    if (q->first == sgp) {
+        store_relaxed(&q->first, NULL);
+        q->last = NULL;
+    }
+}
+
+/* Wakes the waiter of a dequeued sudog: readies its goroutine, or its
+ * thread's note. After this the sudog may be gone. */
+void gort__sudog_ready(sudog *sg) {
+    G *gp = sg->g;
+    note *n = sg->osnote;
+    if (gp) {
+        gp->param = sg;
+        gort__goready(gp);
+    } else {
+        gort__notewakeup(n);
+    }
+}
+
+/* Parks the caller on sg until a waker readies it; c->lock is released
+ * once the caller is parked. */
+static bool chanparkcommit(G *gp, void *lock) {
+    (void)gp;
+    gort__unlock(lock);
+    return true;
+}
+
+static void sudog_wait(sudog *sg, gort_chan *c, waitReason reason) {
+    if (sg->g) {
+        gort__gopark(chanparkcommit, &c->lock, reason);
+    } else {
+        gort__unlock(&c->lock);
+        gort__notesleep(sg->osnote);
+        gort__noteclear(sg->osnote);
+    }
+}
+
+static inline void *chanbuf(gort_chan *c, uint32_t i) {
+    return c->buf + (size_t)i * c->elemsize;
+}
+
+static inline void elemcopy(gort_chan *c, void *dst, const void *src) {
+    if (c->elemsize)
+        memcpy(dst, src, c->elemsize);
+}
+
+static inline void elemclr(gort_chan *c, void *p) {
+    if (c->elemsize && p)
+        memset(p, 0, c->elemsize);
+}
+
+/* ---- make, len, cap, free ----------------------------------------------- */
+
+GORT_API int gort_chan_make(gort_chan **out, size_t elem_size, size_t cap) {
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (cap > UINT32_MAX / 2 || (elem_size && cap > (SIZE_MAX - sizeof(gort_chan)) / elem_size))
+        return -EINVAL;
+    size_t bufsize = elem_size * cap;
+    gort_chan *c = calloc(1, sizeof *c + bufsize);
+    if (c == NULL)
+        return -ENOMEM;
+    c->elemsize = elem_size;
+    c->dataqsiz = (uint32_t)cap;
+    c->buf = (char *)(c + 1);
+    *out = c;
+    return 0;
+}
+
+GORT_API size_t gort_chan_len(gort_chan *c) { return c ? load_relaxed(&c->qcount) : 0; }
+GORT_API size_t gort_chan_cap(gort_chan *c) { return c ? c->dataqsiz : 0; }
+
+GORT_API void gort_chan_free(gort_chan *c) {
+    if (c == NULL)
+        return;
+    gort__lock(&c->lock);
+    if (c->recvq.first || c->sendq.first)
+        gort__fatal("gort_chan_free: channel %p freed while goroutines wait on it", (void *)c);
+    gort__unlock(&c->lock);
+    free(c);
+}
+
+/* ---- send ------------------------------------------------------------------ */
+
+/* Hands ep to a waiting receiver sg (c->lock held; released here). */
+static void chansend_direct(gort_chan *c, sudog *sg, const void *ep) {
+    if (sg->elem) {
+        elemcopy(c, sg->elem, ep);
+        sg->elem = NULL;
+    }
+    sg->success = true;
+    gort__unlock(&c->lock);
+    gort__sudog_ready(sg);
+}
+
+/* Returns 0 sent, -EAGAIN not sent (non-blocking), -EPIPE closed. */
+int gort__chansend(gort_chan *c, const void *ep, bool block) {
+    /* Fast path: a non-blocking send on a full open channel fails without
+     * the lock (see Go's chansend for why these racy reads are enough). */
+    if (!block && !load_relaxed(&c->closed) && gort__chan_full(c))
+        return -EAGAIN;
+
+    gort__lock(&c->lock);
+    if (c->closed) {
+        gort__unlock(&c->lock);
+        return -EPIPE;
+    }
+    sudog *sg = gort__waitq_dequeue(&c->recvq);
+    if (sg) {
+        /* A receiver waits: pass the value directly, bypassing the buffer. */
+        chansend_direct(c, sg, ep);
+        return 0;
+    }
+    if (c->qcount < c->dataqsiz) {
+        elemcopy(c, chanbuf(c, c->sendx), ep);
+        if (++c->sendx == c->dataqsiz)
+            c->sendx = 0;
+        store_relaxed(&c->qcount, c->qcount + 1);
+        gort__unlock(&c->lock);
+        return 0;
+    }
+    if (!block) {
+        gort__unlock(&c->lock);
+        return -EAGAIN;
+    }
+
+    /* Block: queue a sudog pointing at the value and park. */
+    G *gp = getg();
+    note n = { 0 };
+    sudog mysg;
+    memset(&mysg, 0, sizeof mysg);
+    mysg.g = gp;
+    mysg.osnote = gp ? NULL : &n;
+    mysg.elem = (void *)ep;
+    mysg.c = c;
+    if (gp)
+        gp->param = NULL;
+    gort__waitq_enqueue(&c->sendq, &mysg);
+    sudog_wait(&mysg, c, waitReasonChanSend);
+
+    /* Woken by a receiver (success) or by close. */
+    if (gp)
+        gp->param = NULL;
+    if (!mysg.success)
+        return -EPIPE;
+    return 0;
+}
+
+/* ---- receive --------------------------------------------------------------- */
+
+/* Takes a value from a waiting sender sg (c->lock held; released here).
+ * Unbuffered: copy from the sender. Buffered (so full): take the head of
+ * the buffer and put the sender's value at its tail. */
+static void chanrecv_direct(gort_chan *c, sudog *sg, void *ep) {
+    if (c->dataqsiz == 0) {
+        if (ep)
+            elemcopy(c, ep, sg->elem);
+    } else {
+        void *qp = chanbuf(c, c->recvx);
+        if (ep)
+            elemcopy(c, ep, qp);
+        elemcopy(c, qp, sg->elem);
+        if (++c->recvx == c->dataqsiz)
+            c->recvx = 0;
+        c->sendx = c->recvx;
+    }
+    sg->elem = NULL;
+    sg->success = true;
+    gort__unlock(&c->lock);
+    gort__sudog_ready(sg);
+}
+
+/* Returns 1 received, 0 closed and drained (ep zeroed), -EAGAIN nothing
+ * there (non-blocking). */
+int gort__chanrecv(gort_chan *c, void *ep, bool block) {
+    /* Fast path: a non-blocking receive on an empty channel. */
+    if (!block && gort__chan_empty(c)) {
+        if (!load_acq(&c->closed))
+            return -EAGAIN;
+        /* Closed: it stays closed, so re-check emptiness now. */
+        if (gort__chan_empty(c)) {
+            elemclr(c, ep);
+            return 0;
+        }
+    }
+
+    gort__lock(&c->lock);
+    if (c->closed) {
+        if (c->qcount == 0) {
+            gort__unlock(&c->lock);
+            elemclr(c, ep);
+            return 0;
+        }
+    } else {
+        sudog *sg = gort__waitq_dequeue(&c->sendq);
+        if (sg) {
+            chanrecv_direct(c, sg, ep);
+            return 1;
+        }
+    }
+    if (c->qcount > 0) {
+        void *qp = chanbuf(c, c->recvx);
+        if (ep)
+            elemcopy(c, ep, qp);
+        elemclr(c, qp);
+        if (++c->recvx == c->dataqsiz)
+            c->recvx = 0;
+        store_relaxed(&c->qcount, c->qcount - 1);
+        gort__unlock(&c->lock);
+        return 1;
+    }
+    if (!block) {
+        gort__unlock(&c->lock);
+        return -EAGAIN;
+    }
+
+    G *gp = getg();
+    note n = { 0 };
+    sudog mysg;
+    memset(&mysg, 0, sizeof mysg);
+    mysg.g = gp;
+    mysg.osnote = gp ? NULL : &n;
+    mysg.elem = ep;
+    mysg.c = c;
+    if (gp)
+        gp->param = NULL;
+    gort__waitq_enqueue(&c->recvq, &mysg);
+    sudog_wait(&mysg, c, waitReasonChanReceive);
+
+    if (gp)
+        gp->param = NULL;
+    return mysg.success ? 1 : 0;
+}
+
+/* ---- close ------------------------------------------------------------------- */
+
+GORT_API int gort_chan_close(gort_chan *c) {
+    if (c == NULL)
+        return -EINVAL;
+    gort__lock(&c->lock);
+    if (c->closed) {
+        gort__unlock(&c->lock);
+        return -EPIPE;
+    }
+    store_rel(&c->closed, 1);
+
+    /* Collect every waiter, then wake them after dropping the lock. */
+    sudog *list = NULL;
+    sudog *sg;
+    while ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
+        elemclr(c, sg->elem);
+        sg->elem = NULL;
+        sg->success = false;
+        sg->next = list;
+        list = sg;
+    }
+    while ((sg = gort__waitq_dequeue(&c->sendq)) != NULL) {
+        sg->elem = NULL;
+        sg->success = false;   /* senders return -EPIPE */
+        sg->next = list;
+        list = sg;
+    }
+    gort__unlock(&c->lock);
+    while (list) {
+        sg = list;
+        list = sg->next;
+        sg->next = NULL;
+        gort__sudog_ready(sg);
+    }
+    return 0;
+}
+
+/* ---- the public send and receive ------------------------------------------- */
+
+GORT_API int gort_chan_send(gort_chan *c, const void *elem) {
+    if (c == NULL || (elem == NULL && c->elemsize != 0))
+        return -EINVAL;
+    return gort__chansend(c, elem, true);
+}
+
+GORT_API int gort_chan_recv(gort_chan *c, void *elem) {
+    if (c == NULL)
+        return -EINVAL;
+    return gort__chanrecv(c, elem, true);
+}
+
+GORT_API int gort_chan_trysend(gort_chan *c, const void *elem) {
+    if (c == NULL || (elem == NULL && c->elemsize != 0))
+        return -EINVAL;
+    return gort__chansend(c, elem, false);
+}
+
+GORT_API int gort_chan_tryrecv(gort_chan *c, void *elem) {
+    if (c == NULL)
+        return -EINVAL;
+    return gort__chanrecv(c, elem, false);
+}
