@@ -49,12 +49,9 @@ void gort__usleep(int64_t us) {
     nanosleep(&ts, NULL);
 }
 
-void gort__lock(gort_lock *l) {
-    /* Speculative grab for the uncontended case. */
-    uint32_t v = xchg(&l->key, mutex_locked);
-    if (v == mutex_unlocked)
-        return;
-
+/* gort__lock (runtime.h) swapped in mutex_locked and found v instead of
+ * mutex_unlocked. */
+void gort__lock_slow(gort_lock *l, uint32_t v) {
     /* wait is mutex_locked or mutex_sleeping: if we ever slept, we must
      * leave the key at sleeping so the unlocker knows to wake someone. */
     uint32_t wait = v;
@@ -80,8 +77,9 @@ void gort__lock(gort_lock *l) {
     }
 }
 
-void gort__unlock(gort_lock *l) {
-    uint32_t v = xchg(&l->key, mutex_unlocked);
+/* gort__unlock (runtime.h) swapped in mutex_unlocked and found v instead of
+ * mutex_locked: either sleepers to wake, or a bug. */
+void gort__unlock_slow(gort_lock *l, uint32_t v) {
     if (v == mutex_unlocked)
         gort__throw("unlock of unlocked lock");
     if (v == mutex_sleeping)

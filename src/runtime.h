@@ -53,8 +53,21 @@ typedef struct gort_lock { uint32_t key; } gort_lock;
 /* A one-shot wakeup of one sleeping OS thread (Go's note). */
 typedef struct note { uint32_t key; } note;
 
-void gort__lock(gort_lock *l);
-void gort__unlock(gort_lock *l);
+void gort__lock_slow(gort_lock *l, uint32_t v);
+void gort__unlock_slow(gort_lock *l, uint32_t v);
+
+/* The uncontended cases inline: one locked instruction each. */
+static inline void gort__lock(gort_lock *l) {
+    uint32_t v = __atomic_exchange_n(&l->key, 1, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(v != 0, 0))
+        gort__lock_slow(l, v);
+}
+
+static inline void gort__unlock(gort_lock *l) {
+    uint32_t v = __atomic_exchange_n(&l->key, 0, __ATOMIC_RELEASE);
+    if (__builtin_expect(v != 1, 0))
+        gort__unlock_slow(l, v);
+}
 void gort__noteclear(note *n);
 void gort__notewakeup(note *n);
 void gort__notesleep(note *n);
