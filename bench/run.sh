@@ -15,10 +15,17 @@
 set -euo pipefail
 
 # The benchmarks, in the order they run: name|unit|target for gort/Go (lower
-# is better). bench/<name>.c and bench/go/<name>/main.go must exist for each.
+# is better; "-" for none). bench/<name>.c and bench/go/<name>/main.go must
+# exist for each.
 BENCHMARKS=(
     "spawn|ns/goroutine|0.30"
     "yield|ns/yield|0.40"
+    "pingpong1|ns/roundtrip|0.40"
+    "pingpong2|ns/roundtrip|-"
+    "buffered11|ns/item|0.80"
+    "buffered44|ns/item|0.80"
+    "skynet|ms/run|0.40"
+    "mutex|ns/lock|-"
 )
 
 if [[ $# -ne 1 ]]; then
@@ -146,13 +153,14 @@ for entry in "${BENCHMARKS[@]}"; do
     ratio=-
     if [[ $gort_v != FAIL && $go_v != FAIL && $go_v != - ]]; then
         ratio=$(awk -v a="$gort_v" -v b="$go_v" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-        if [[ $ratio != - ]] && awk -v r="$ratio" -v t="$target" 'BEGIN { exit !(r > t) }'; then
+        if [[ $ratio != - && $target != - ]] && awk -v r="$ratio" -v t="$target" 'BEGIN { exit !(r > t) }'; then
             notes+=("$name: gort/Go $ratio misses the target <= $target")
         fi
     fi
     if [[ $gort_v != FAIL ]]; then gort_v=$(fmt_num "$gort_v"); fi
     if [[ $go_v != FAIL && $go_v != - ]]; then go_v=$(fmt_num "$go_v"); fi
-    rows+=("$label|$gort_v|$go_v|$ratio|<= $target")
+    if [[ $target != - ]]; then target="<= $target"; fi
+    rows+=("$label|$gort_v|$go_v|$ratio|$target")
 done
 
 # ---- The table -----------------------------------------------------------

@@ -1,0 +1,61 @@
+// pingpong2: Go peer of bench/pingpong2.c (workload in bench/pingpong.h).
+//
+// With GOMAXPROCS(2), two goroutines bounce an int over two unbuffered
+// channels: ping sends i on c1 and waits for i+1 on c2; pong receives from c1
+// and sends the value + 1 on c2. n round trips; main waits on a WaitGroup.
+// The value is the elapsed time / n: ns per round trip. Median of reps rounds
+// in one process.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+)
+
+const (
+	n        = 1000000
+	reps     = 5
+	maxprocs = 2
+)
+
+func main() {
+	runtime.GOMAXPROCS(maxprocs)
+	c1 := make(chan int)
+	c2 := make(chan int)
+	var wg sync.WaitGroup
+	failed := false
+	nsPerOp := make([]float64, reps)
+	for r := 0; r < reps; r++ {
+		wg.Add(2)
+		start := time.Now()
+		go func() { // ping
+			for i := 0; i < n; i++ {
+				c1 <- i
+				if got := <-c2; got != i+1 {
+					failed = true
+				}
+			}
+			wg.Done()
+		}()
+		go func() { // pong
+			for i := 0; i < n; i++ {
+				v := <-c1
+				c2 <- v + 1
+			}
+			wg.Done()
+		}()
+		wg.Wait()
+		nsPerOp[r] = float64(time.Since(start).Nanoseconds()) / n
+		fmt.Fprintf(os.Stderr, "pingpong2 (Go): round %d: %.1f ns/roundtrip\n", r+1, nsPerOp[r])
+		if failed {
+			fmt.Fprintf(os.Stderr, "pingpong2 (Go): bad exchange\n")
+			os.Exit(1)
+		}
+	}
+	sort.Float64s(nsPerOp)
+	fmt.Printf("RESULT pingpong2 %.2f ns/roundtrip\n", nsPerOp[reps/2])
+}
