@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 BUILD  := build
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build test demo bench install examples deps clean help
+.PHONY: all build test demo primes pipeline bench install examples deps clean help
 
 all: build                     ## configure and build the release into build/
 
@@ -22,6 +22,14 @@ test: deps                     ## release, ASan and TSan test runs, install smok
 demo: deps build               ## run examples/demo.c
 	@test -x $(BUILD)/demo || { echo "make demo: no $(BUILD)/demo: examples/demo.c does not exist" >&2; exit 1; }
 	$(BUILD)/demo
+
+primes: deps build             ## run examples/primes.c, the concurrent prime sieve (N=100)
+	@test -x $(BUILD)/primes || { echo "make primes: no $(BUILD)/primes: examples/primes.c does not exist" >&2; exit 1; }
+	$(BUILD)/primes
+
+pipeline: deps build           ## run examples/pipeline.c, a worker-pool pipeline with cancellation
+	@test -x $(BUILD)/pipeline || { echo "make pipeline: no $(BUILD)/pipeline: examples/pipeline.c does not exist" >&2; exit 1; }
+	$(BUILD)/pipeline
 
 bench: deps build              ## benchmarks against their Go peers
 	scripts/deps.sh go
