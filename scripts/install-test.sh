@@ -17,7 +17,8 @@ export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 
 echo "install-test: shared: cc hello.c $(pkg-config --cflags --libs gort)"
 cc -o hello-shared hello.c $(pkg-config --cflags --libs gort)
-LD_LIBRARY_PATH="$tmp/prefix/lib" ldd ./hello-shared | grep -q "$tmp/prefix/lib/libgort.so.0" ||
+libs=$(LD_LIBRARY_PATH="$tmp/prefix/lib" ldd ./hello-shared)   # not piped into grep -q: SIGPIPE
+grep -q "$tmp/prefix/lib/libgort.so.0" <<<"$libs" ||
     { echo "install-test: hello-shared does not load the installed libgort.so.0" >&2; exit 1; }
 LD_LIBRARY_PATH="$tmp/prefix/lib" ./hello-shared
 
