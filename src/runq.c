@@ -23,6 +23,13 @@ static inline void slot_store(P *pp, uint32_t i, G *gp) {
     store_relaxed(&pp->runq[i % RUNQ_SIZE], gp);
 }
 
+/* With a single P there are no thieves: only an M holding a P steals, and
+ * GOMAXPROCS changes only with the world stopped, when no M is inside the
+ * scheduler. The owner may then update runnext and runqhead with plain
+ * stores instead of the locked CAS that races with thieves need; on a
+ * channel ping-pong that is a third of the locked instructions. */
+static inline bool nothieves(void) { return load_relaxed(&gort__gomaxprocs) == 1; }
+
 /* True if pp has no Gs on its local run queue. The loop guards against
  * reading head and tail at different moments. */
 bool gort__runqempty(P *pp) {
@@ -43,9 +50,13 @@ bool gort__runqempty(P *pp) {
 void gort__runqput(P *pp, G *gp, bool next) {
     if (next) {
         G *old = load_relaxed(&pp->runnext);
-        while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp, false,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            ;
+        if (nothieves()) {
+            store_relaxed(&pp->runnext, gp);
+        } else {
+            while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp, false,
+                                                __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                ;
+        }
         if (old == NULL)
             return;
         gp = old;  /* kick the old runnext to the regular queue */
@@ -98,10 +109,12 @@ void gort__runqputslow(P *pp, G *gp, uint32_t h, uint32_t t) {
  * runnext: it shares the current time slice instead of starting a new one.
  * Executed only by the owner P. */
 G *gort__runqget(P *pp, bool *inheritTime) {
+    bool alone = nothieves();
     /* If there's a runnext, it's the next G to run. Only the owner clears
      * runnext to NULL here, but thieves may CAS it away, so CAS too. */
     G *next = load_relaxed(&pp->runnext);
-    if (next != NULL && cas(&pp->runnext, next, NULL)) {
+    if (next != NULL && (alone ? (store_relaxed(&pp->runnext, NULL), true)
+                               : cas(&pp->runnext, next, NULL))) {
         *inheritTime = true;
         return next;
     }
@@ -111,6 +124,11 @@ G *gort__runqget(P *pp, bool *inheritTime) {
         if (t == h)
             return NULL;
         G *gp = slot_load(pp, h);
+        if (alone) {
+            store_rel(&pp->runqhead, h + 1);
+            *inheritTime = false;
+            return gp;
+        }
         if (cas(&pp->runqhead, h, h + 1)) {   /* cas-release, commits consume */
             *inheritTime = false;
             return gp;

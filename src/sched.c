@@ -242,7 +242,7 @@ void gort__execute(M *mp, G *gp, bool inheritTime) {
 static G *schedule1(M *mp, bool *inheritTime) {
     G *gp = NULL;
     *inheritTime = false;
-    if (load_acq(&gort__sched.gcwaiting) || mp->p == NULL)
+    if (load_acq(&gort__sched.gcwaiting) || load_acq(&gort__sched.shutdown) || mp->p == NULL)
         return findrunnable(mp, inheritTime);
     P *pp = mp->p;
     if (pp->schedtick % 61 == 0 && load_relaxed(&gort__sched.runqsize) > 0) {
