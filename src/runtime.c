@@ -98,6 +98,7 @@ static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, in
 }
 
 static void teardown(void) {
+    gort__sema_reset();
     gort__allgs_free();
     gort__pfree_all();
     gort__stackpool_destroy();

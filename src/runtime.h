@@ -454,6 +454,7 @@ struct sudog {
 void gort__semacquire(uint32_t *addr, bool lifo, waitReason reason);
 void gort__semrelease(uint32_t *addr, bool handoff);
 bool gort__sync_canspin(int iter);
+void gort__sema_reset(void);
 
 /* ---- syscall.c, time.c, trace.c ----------------------------------------- */
 

@@ -17,6 +17,8 @@
  * Lock order: a root's lock is taken before sched.lock (goready may take
  * it), never after.
  */
+#include <string.h>
+
 #include "runtime.h"
 
 #define SEMTABSZ 251
@@ -32,6 +34,10 @@ static semaroot semtable[SEMTABSZ];
 static semaroot *semroot(uint32_t *addr) {
     return &semtable[((uintptr_t)addr >> 3) % SEMTABSZ];
 }
+
+/* Shutdown: goroutines still waiting were abandoned with their stacks, so
+ * their sudogs must not stay linked into the next run's table. */
+void gort__sema_reset(void) { memset(semtable, 0, sizeof semtable); }
 
 static bool cansemacquire(uint32_t *addr) {
     for (;;) {
