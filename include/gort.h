@@ -69,7 +69,9 @@ int    gort_chan_close(gort_chan *c);                   /* 0; -EPIPE if already 
 size_t gort_chan_len(gort_chan *c);
 size_t gort_chan_cap(gort_chan *c);
 void   gort_chan_free(gort_chan *c);                    /* once no goroutine can touch it; freeing one
-                                                           that goroutines wait on is fatal */
+                                                           that goroutines wait on is fatal while the
+                                                           runtime runs (after gort_run returns, its
+                                                           waiters were abandoned: free it) */
 
 enum { GORT_SEND = 1, GORT_RECV = 2 };
 typedef struct gort_case {
