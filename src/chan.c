@@ -118,14 +118,28 @@ static bool chanparkcommit(G *gp, void *lock) {
     return true;
 }
 
-static void sudog_wait(sudog *sg, gort_chan *c, waitReason reason) {
-    if (sg->g) {
+/* Blocks the caller on q with a sudog on its own stack whose elem is ep,
+ * releasing c->lock once parked. Returns whether a peer completed the
+ * operation (false: the channel was closed). */
+static bool chanblock(gort_chan *c, waitq *q, void *ep, waitReason reason) {
+    G *gp = getg();
+    note n = { 0 };
+    sudog mysg;
+    memset(&mysg, 0, sizeof mysg);
+    mysg.g = gp;
+    mysg.osnote = gp ? NULL : &n;
+    mysg.elem = ep;
+    mysg.c = c;
+    gort__waitq_enqueue(q, &mysg);
+    if (gp) {
+        gp->param = NULL;
         gort__gopark(chanparkcommit, &c->lock, reason);
+        gp->param = NULL;
     } else {
         gort__unlock(&c->lock);
-        gort__notesleep(sg->osnote);
-        gort__noteclear(sg->osnote);
+        gort__notesleep(&n);
     }
+    return mysg.success;
 }
 
 static inline void *chanbuf(gort_chan *c, uint32_t i) {
@@ -222,26 +236,9 @@ int gort__chansend(gort_chan *c, const void *ep, bool block) {
         return -EAGAIN;
     }
 
-    /* Block: queue a sudog pointing at the value and park. */
-    G *gp = getg();
-    note n = { 0 };
-    sudog mysg;
-    memset(&mysg, 0, sizeof mysg);
-    mysg.g = gp;
-    mysg.osnote = gp ? NULL : &n;
-    mysg.elem = (void *)ep;
-    mysg.c = c;
-    if (gp)
-        gp->param = NULL;
-    gort__waitq_enqueue(&c->sendq, &mysg);
-    sudog_wait(&mysg, c, waitReasonChanSend);
-
-    /* Woken by a receiver (success) or by close. */
-    if (gp)
-        gp->param = NULL;
-    if (!mysg.success)
-        return -EPIPE;
-    return 0;
+    /* Block: queue a sudog pointing at the value and park. Woken by a
+     * receiver (success) or by close. */
+    return chanblock(c, &c->sendq, (void *)ep, waitReasonChanSend) ? 0 : -EPIPE;
 }
 
 /* ---- receive --------------------------------------------------------------- */
@@ -312,22 +309,7 @@ int gort__chanrecv(gort_chan *c, void *ep, bool block) {
         return -EAGAIN;
     }
 
-    G *gp = getg();
-    note n = { 0 };
-    sudog mysg;
-    memset(&mysg, 0, sizeof mysg);
-    mysg.g = gp;
-    mysg.osnote = gp ? NULL : &n;
-    mysg.elem = ep;
-    mysg.c = c;
-    if (gp)
-        gp->param = NULL;
-    gort__waitq_enqueue(&c->recvq, &mysg);
-    sudog_wait(&mysg, c, waitReasonChanReceive);
-
-    if (gp)
-        gp->param = NULL;
-    return mysg.success ? 1 : 0;
+    return chanblock(c, &c->recvq, ep, waitReasonChanReceive) ? 1 : 0;
 }
 
 /* ---- close ------------------------------------------------------------------- */
