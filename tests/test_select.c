@@ -244,6 +244,9 @@ static void twice_main(void *arg)
     CHECK(k == 0 || k == 1);
     CHECK_EQ(k ? b : a, 55);
     CHECK_EQ(rr[k].ok, 1);
+    /* The case that did not fire left no waiter behind on c. */
+    int probe = 0;
+    CHECK_EQ(gort_chan_trysend(c, &probe), -EAGAIN);
 
     /* Send and receive case on one unbuffered channel: a select does not
      * match with itself. */
@@ -992,4 +995,63 @@ static void einval_main(void *arg)
 TEST(select_einval)
 {
     run_with(1, einval_main, NULL);
+}
+
+/* ---- many cases on one channel (past select's on-stack arrays) ------------------ */
+
+enum { NMANY = 100 };
+static atomic_int many_entered;
+
+static void many_sender(void *arg)
+{
+    gort_chan *c = arg;
+    int v = 4242;
+    atomic_fetch_add(&many_entered, 1);
+    CHECK_EQ(gort_chan_send(c, &v), 0);
+}
+
+static void many_same_main(void *arg)
+{
+    (void)arg;
+    gort_chan *c = mkchan(sizeof(int), 3);
+    int vals[NMANY];
+    gort_case cs[NMANY];
+    for (int i = 0; i < NMANY; i++)
+        cs[i] = rcase(c, &vals[i]);
+    CHECK_EQ(gort_select(cs, NMANY, 0), -EAGAIN);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(gort_chan_send(c, &i), 0);
+    for (int i = 0; i < 3; i++) {
+        int k = gort_select(cs, NMANY, 1);
+        CHECK(k >= 0 && k < NMANY);
+        CHECK_EQ(vals[k], i);
+        CHECK_EQ(cs[k].ok, 1);
+    }
+    CHECK_EQ(gort_select(cs, NMANY, 0), -EAGAIN);
+    gort_chan_free(c);
+
+    /* Unbuffered, blocked with 100 sudogs on one channel, woken by a sender:
+     * afterwards not one is left. */
+    c = mkchan(sizeof(int), 0);
+    for (int i = 0; i < NMANY; i++)
+        cs[i] = rcase(c, &vals[i]);
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&many_entered, 0);
+        CHECK(gort_go(many_sender, c) > 0);
+        int k = gort_select(cs, NMANY, 1);
+        CHECK(k >= 0 && k < NMANY);
+        CHECK_EQ(vals[k], 4242);
+        for (int i = 0; i < 100000 && gort_num_goroutines() > 1; i++)
+            gort_yield();
+        int probe = 0;
+        CHECK_EQ(gort_chan_trysend(c, &probe), -EAGAIN);
+        CHECK_EQ(gort_chan_tryrecv(c, &probe), -EAGAIN);
+    }
+    gort_chan_free(c);
+}
+
+TEST(select_many_cases_one_channel)
+{
+    run_with(1, many_same_main, NULL);
+    run_with(2, many_same_main, NULL);
 }

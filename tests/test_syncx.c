@@ -874,3 +874,125 @@ TEST(sync_zero_values)
     run_with(1, zero_main, NULL);
     run_with(2, zero_main, NULL);
 }
+
+/* ---- Mutex: starvation mode entered and left under load --------------------------- */
+
+static gort_mutex ld_mu;
+static long ld_counter; /* guarded by ld_mu */
+static atomic_int ld_inside, ld_seen_starving;
+static gort_waitgroup ld_wg;
+
+static void ld_worker(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++) {
+        gort_mutex_lock(&ld_mu);
+        CHECK_EQ(atomic_fetch_add(&ld_inside, 1), 0);
+        if (load_state(&ld_mu.state) & 4)
+            atomic_store(&ld_seen_starving, 1); /* measured only */
+        if (i % 25 == 0)
+            hold_for(1500000); /* others wait > 1 ms */
+        ld_counter++;
+        CHECK_EQ(atomic_fetch_sub(&ld_inside, 1), 1);
+        gort_mutex_unlock(&ld_mu);
+        if (i % 3 == 0)
+            gort_yield();
+    }
+    gort_wg_done(&ld_wg);
+}
+
+static void ld_main(void *arg)
+{
+    (void)arg;
+    long n = test_scale(200, 100, 50);
+    ld_counter = 0;
+    gort_wg_add(&ld_wg, 8);
+    for (int i = 0; i < 8; i++)
+        CHECK(gort_go(ld_worker, (void *)(intptr_t)n) > 0);
+    gort_wg_wait(&ld_wg);
+    gort_mutex_lock(&ld_mu);
+    CHECK_EQ(ld_counter, 8 * n);
+    gort_mutex_unlock(&ld_mu);
+    CHECK_EQ(load_state(&ld_mu.state), 0);
+}
+
+TEST(mutex_starvation_under_load)
+{
+    run_with(2, ld_main, NULL);
+    run_with(4, ld_main, NULL);
+}
+
+/* ---- RWMutex from a foreign thread ------------------------------------------------ */
+
+static gort_rwmutex fr_rw;
+static long fr_counter; /* guarded by fr_rw */
+static atomic_int fr_writers_in;
+static gort_waitgroup fr_wg;
+static long fr_n;
+
+static void *fr_thread(void *p)
+{
+    (void)p;
+    for (long i = 0; i < fr_n; i++) {
+        gort_rwmutex_lock(&fr_rw);
+        CHECK_EQ(atomic_fetch_add(&fr_writers_in, 1), 0);
+        fr_counter++;
+        CHECK_EQ(atomic_fetch_sub(&fr_writers_in, 1), 1);
+        gort_rwmutex_unlock(&fr_rw);
+        gort_rwmutex_rlock(&fr_rw);
+        CHECK_EQ(atomic_load(&fr_writers_in), 0);
+        gort_rwmutex_runlock(&fr_rw);
+    }
+    return NULL;
+}
+
+static void fr_goroutine(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < fr_n; i++) {
+        if (i % 2) {
+            gort_rwmutex_lock(&fr_rw);
+            CHECK_EQ(atomic_fetch_add(&fr_writers_in, 1), 0);
+            fr_counter++;
+            if (i % 16 == 1)
+                gort_yield();
+            CHECK_EQ(atomic_fetch_sub(&fr_writers_in, 1), 1);
+            gort_rwmutex_unlock(&fr_rw);
+        } else {
+            gort_rwmutex_rlock(&fr_rw);
+            CHECK_EQ(atomic_load(&fr_writers_in), 0);
+            if (i % 16 == 0)
+                gort_yield();
+            CHECK_EQ(atomic_load(&fr_writers_in), 0);
+            gort_rwmutex_runlock(&fr_rw);
+        }
+    }
+    gort_wg_done(&fr_wg);
+}
+
+static void fr_main(void *arg)
+{
+    (void)arg;
+    fr_n = test_scale(20000, 5000, 1000);
+    fr_counter = 0;
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, fr_thread, NULL), 0);
+    gort_wg_add(&fr_wg, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(gort_go(fr_goroutine, NULL) > 0);
+    gort_wg_wait(&fr_wg);
+    gort_syscall_enter();
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(pthread_join(t[i], NULL), 0);
+    gort_syscall_exit();
+    gort_rwmutex_rlock(&fr_rw);
+    CHECK_EQ(fr_counter, 2 * fr_n + 4 * (fr_n / 2));
+    gort_rwmutex_runlock(&fr_rw);
+}
+
+TEST(rwmutex_foreign_thread)
+{
+    run_with(1, fr_main, NULL);
+    run_with(2, fr_main, NULL);
+}
