@@ -258,8 +258,8 @@ static int64_t newproc_foreign(void (*fn)(void *), void *arg) {
     gort__lock(&gort__sched.lock);
     gort__globrunqput(gp);
     gort__unlock(&gort__sched.lock);
-    /* Unlike a P's own submissions this must wake someone even if an M is
-     * spinning: see "Spinning" in docs/design.md. */
+    /* If an M is spinning, wakep leaves it to that M, which looks at the
+     * global queue again after it stops spinning (checkRunqsNoP). */
     gort__wakep();
     return goid;
 }

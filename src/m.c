@@ -146,6 +146,10 @@ static void mstart1(void) {
     if (gort__minit(mp) < 0)
         gort__fatal("mstart1: sigaltstack failed on M%lld", (long long)mp->id);
 
+    bool withp = mp == &gort__m0 || mp->nextp != NULL;
+    if (gort__debug_mtrace && !withp)
+        gort__mtrace_started(mp);   /* sysmon's mstartfn returns only at shutdown */
+
     if (mp->mstartfn)
         mp->mstartfn();
 
@@ -153,6 +157,8 @@ static void mstart1(void) {
         gort__acquirep(mp->nextp);
         mp->nextp = NULL;
     }
+    if (!withp)
+        return;   /* sysmon, at shutdown */
     if (gort__debug_mtrace)
         gort__mtrace_started(mp);
     gort__schedule();

@@ -249,6 +249,7 @@ typedef struct schedt {
 
     M         *midle;        /* idle Ms waiting in stopm */
     int32_t    nmidle;
+    int32_t    nmidlelocked; /* <0: sysmon is handing off a P (see retake) */
     int32_t    nmsys;        /* Ms that never run goroutines (sysmon) */
     int64_t    mnext;        /* next M id (mReserveID); also Ms created */
     int32_t    maxmcount;    /* thread limit (gort_config.max_threads) */
@@ -276,8 +277,7 @@ typedef struct schedt {
     bool       sysmonsleeping; /* sysmon is asleep on sysmonnote */
     uint32_t   sysmonwait;   /* atomic; ... in its all-Ps-idle sleep */
 
-    int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms;
-                                once non-zero, checkdead stands down */
+    int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms */
     int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
     int64_t    steals;       /* atomic */
     bool       sysmon_started;
@@ -329,6 +329,7 @@ static inline G *getg(void) {
  * so a checked store-release does the job Go needs a CAS for, without a
  * locked instruction on the switch path. */
 
+/* Prints "gort: fatal error: <msg>" and aborts (signal.c). */
 __attribute__((noreturn)) void gort__throw(const char *msg);
 static inline uint32_t readgstatus(G *gp) { return load_acq(&gp->atomicstatus); }
 static inline void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval) {
@@ -339,9 +340,8 @@ static inline void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval) {
 
 /* ---- fatal errors (signal.c) -------------------------------------------- */
 
-/* Prints "gort: fatal error: <msg>" and aborts. For broken invariants, in
- * Go's throw("function: invariant") form. */
-__attribute__((noreturn)) void gort__throw(const char *msg);
+/* gort__throw (declared above) prints "gort: fatal error: <msg>" and
+ * aborts: for broken invariants, in Go's throw("function: invariant") form. */
 /* Prints "gort: <formatted>" and aborts: user-facing fatal errors. */
 __attribute__((noreturn, format(printf, 1, 2))) void gort__fatal(const char *fmt, ...);
 void gort__signal_install(void);
@@ -429,6 +429,7 @@ void gort__goparkunlock(gort_lock *lock, waitReason reason);
 void gort__goready(G *gp);
 void gort__wakep(void);
 void gort__checkdead(void);
+void gort__incidlelocked(int32_t v);
 uint32_t gort__fastrand(void);
 void gort__stealorder_init(int32_t nprocs);
 

@@ -74,9 +74,12 @@ void gort__stealorder_init(int32_t nprocs) {
  * Does nothing if no P is idle or an M is already spinning (it will find
  * the G, and wake another if it finds more). */
 void gort__wakep(void) {
-    if (load_acq(&gort__sched.npidle) == 0)
+    /* Sequentially consistent loads: the submitter's side of the spinning
+     * protocol is "publish the G, then read nmspinning" (StoreLoad). */
+    if (__atomic_load_n(&gort__sched.npidle, __ATOMIC_SEQ_CST) == 0)
         return;
-    if (load_acq(&gort__sched.nmspinning) != 0 || !cas(&gort__sched.nmspinning, 0, 1))
+    if (__atomic_load_n(&gort__sched.nmspinning, __ATOMIC_SEQ_CST) != 0 ||
+        !cas(&gort__sched.nmspinning, 0, 1))
         return;
     gort__startm(NULL, true);
 }
@@ -401,7 +404,8 @@ static int proc_threads(void) {
 void gort__checkdead(void) {
     if (load_relaxed(&gort__sched.shutdown))
         return;
-    int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmsys;
+    int32_t run = gort__sched.mcount - gort__sched.nmidle - gort__sched.nmidlelocked -
+                  gort__sched.nmsys;
     if (run > 0)
         return;
     if (run < 0)
@@ -418,6 +422,18 @@ void gort__checkdead(void) {
     const char *why = gort__waitreason_string((waitReason)maing->waitreason);
     gort__fatal("all goroutines are asleep - deadlock! (%lld goroutines; main goroutine: %s)",
                 (long long)gort__gcount(), why);
+}
+
+/* sysmon brackets a hand-off with incidlelocked(-1) ... (+1): while it
+ * holds a P it took from a system call, that P is nowhere (not running,
+ * not idle), and the M that left the call may park; counting sysmon as
+ * running then keeps checkdead from calling that a deadlock. */
+void gort__incidlelocked(int32_t v) {
+    gort__lock(&gort__sched.lock);
+    gort__sched.nmidlelocked += v;
+    if (v > 0)
+        gort__checkdead();
+    gort__unlock(&gort__sched.lock);
 }
 
 const char *gort__waitreason_string(waitReason r) {

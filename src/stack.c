@@ -109,7 +109,8 @@ void gort__stackpool_destroy(void) {
     while (c) {
         chunk *next = c->next;
 #ifdef __SANITIZE_ADDRESS__
-        ASAN_UNPOISON_MEMORY_REGION((void *)c->base, c->len);
+        /* Only slots ever used can hold poisoned frames. */
+        ASAN_UNPOISON_MEMORY_REGION((void *)c->base, c->carve - c->base);
 #endif
         munmap((void *)c->base, c->len);
         free(c);

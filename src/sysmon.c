@@ -105,11 +105,13 @@ static int retake(int64_t now) {
             load_relaxed(&gort__sched.nmspinning) + load_relaxed(&gort__sched.npidle) > 0 &&
             pp->sysmontick.syscallwhen + 10 * 1000 * 1000 > now)
             continue;
+        gort__incidlelocked(-1);
         if (cas(&pp->status, Psyscall, Pidle)) {
             n++;
             store_relaxed(&pp->syscalltick, t + 1);
             gort__handoffp(pp);
         }
+        gort__incidlelocked(1);
     }
     return n;
 }
