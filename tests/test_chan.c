@@ -949,7 +949,7 @@ static void daisy_main(void *arg)
 
 TEST(chan_daisy_chain)
 {
-    int n = (int)test_scale(10000, 10000, 5000);
+    int n = (int)test_scale(10000, 10000, 1000);
     run_with(1, daisy_main, &n);
     run_with(4, daisy_main, &n);
 }
