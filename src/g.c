@@ -353,7 +353,11 @@ GORT_API void gort_exit(void) {
 }
 
 GORT_API int64_t gort_num_goroutines(void) {
-    if (!load_acq(&gort__running))
+    if (getg() != NULL)
+        return gort__gcount();
+    if (!gort__foreign_enter())
         return 0;
-    return gort__gcount();
+    int64_t n = gort__gcount();
+    gort__foreign_exit();
+    return n;
 }

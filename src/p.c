@@ -258,13 +258,18 @@ void gort__pfree_all(void) {
 /* ---- gort_maxprocs ------------------------------------------------------------ */
 
 GORT_API int gort_maxprocs(int n) {
-    if (!load_acq(&gort__running))
-        return n > 0 ? -EPERM : 0;
+    if (getg() == NULL) {
+        /* Reading is fine from any thread; stopping the world needs a
+         * goroutine (it parks while the Ps stop). */
+        if (!gort__foreign_enter())
+            return n > 0 ? -EPERM : 0;
+        int prev = load_acq(&gort__gomaxprocs);
+        gort__foreign_exit();
+        return n > 0 && n != prev ? -EPERM : prev;
+    }
     int prev = load_acq(&gort__gomaxprocs);
     if (n <= 0 || n == prev)
         return prev;
-    if (getg() == NULL)
-        return -EPERM;
     if (n > MAXPROCS_LIMIT)
         n = MAXPROCS_LIMIT;
     gort__stoptheworld();

@@ -177,9 +177,9 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
 
     gort__mstart0();   /* m0's scheduler loop; returns at shutdown */
 
-    /* No goroutine can be created from outside any more; wait for those
-     * creations already under way, then for every M to exit. */
-    store_rel(&gort__running, 0);
+    /* sched.shutdown is set: threads that are not Ms can no longer enter
+     * (gort__foreign_enter); wait for those inside, then for every M. Only
+     * then is the runtime gone, and another gort_run may start. */
     while (load_acq(&foreign_inflight) != 0)
         gort__osyield();
     gort__mexit_all();
@@ -188,22 +188,31 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     return 0;
 }
 
-/* gort_go on a thread that is not running a goroutine: counted, so that
- * shutdown does not free the scheduler under it. */
-int64_t gort__go_foreign(void (*fn)(void *), void *arg) {
+/* A thread that is not running a goroutine calls into the runtime (to
+ * create a goroutine, read stats): counted, so that shutdown does not free
+ * the scheduler under it. Returns false if there is no runtime to use. */
+bool gort__foreign_enter(void) {
     xadd(&foreign_inflight, 1);
-    int64_t r;
-    if (!load_acq(&gort__running) || load_acq(&gort__sched.shutdown))
-        r = -EPERM;
-    else
-        r = gort__newproc(fn, arg);
+    if (load_acq(&gort__running) && !load_acq(&gort__sched.shutdown))
+        return true;
     xadd(&foreign_inflight, -1);
+    return false;
+}
+
+void gort__foreign_exit(void) { xadd(&foreign_inflight, -1); }
+
+int64_t gort__go_foreign(void (*fn)(void *), void *arg) {
+    if (!gort__foreign_enter())
+        return -EPERM;
+    int64_t r = gort__newproc(fn, arg);
+    gort__foreign_exit();
     return r;
 }
 
 GORT_API void gort_read_stats(gort_stats *st) {
     memset(st, 0, sizeof *st);
-    if (!load_acq(&gort__running))
+    bool foreign = getg() == NULL;
+    if (foreign ? !gort__foreign_enter() : !load_acq(&gort__running))
         return;
     gort__lock(&gort__sched.lock);
     st->threads = gort__sched.mcount;
@@ -215,4 +224,6 @@ GORT_API void gort_read_stats(gort_stats *st) {
     st->procs = load_relaxed(&gort__gomaxprocs);
     st->in_syscall = load_relaxed(&gort__sched.in_syscall);
     st->steals = load_relaxed(&gort__sched.steals);
+    if (foreign)
+        gort__foreign_exit();
 }

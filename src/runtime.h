@@ -407,6 +407,8 @@ void gort__mspinning(void);
 void gort__mexit_all(void);
 void gort__shutdown_begin(void);
 int64_t gort__go_foreign(void (*fn)(void *), void *arg);
+bool gort__foreign_enter(void);
+void gort__foreign_exit(void);
 
 /* ---- p.c ---------------------------------------------------------------- */
 
