@@ -124,6 +124,10 @@ G *gort__runqget(P *pp, bool *inheritTime) {
         if (t == h)
             return NULL;
         G *gp = slot_load(pp, h);
+        /* The next G's struct is usually cold (another P made it): start
+         * loading it now, while this one runs. */
+        if (t - h > 1)
+            __builtin_prefetch(slot_load(pp, h + 1));
         if (alone) {
             store_rel(&pp->runqhead, h + 1);
             *inheritTime = false;

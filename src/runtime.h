@@ -125,22 +125,23 @@ typedef struct stack {
 } stack;
 
 struct g {
+    /* First cache line: what creating, queueing and switching touch. */
     gobuf      sched;        /* saved context while not running */
     stack      stack;        /* zero until the G first runs (stacks bind lazily) */
-    uint32_t   atomicstatus; /* G status; read by other Ms through casgstatus */
-    uint8_t    waitreason;   /* waitReason while Gwaiting */
-    uint32_t   selectdone;   /* CAS'd to 1 by the select case that wins (chan.c) */
-    M         *m;            /* the M running it, while Grunning or Gsyscall */
     G         *schedlink;    /* next on a run queue or free list */
-    int64_t    goid;
+    M         *m;            /* the M running it, while Grunning or Gsyscall */
     void     (*fn)(void *);  /* entry point, for a G that has not started */
     void      *arg;
+    uint32_t   atomicstatus; /* G status; read by other Ms through readgstatus */
+    uint8_t    waitreason;   /* waitReason while Gwaiting */
+    /* Second line: identity and waiting. */
+    int64_t    goid;
+    uint32_t   selectdone;   /* CAS'd to 1 by the select case that wins (chan.c) */
     sudog     *waiting;      /* sudogs this G waits on (select), owned by it */
     void      *param;        /* passed by the waker: the sudog that fired */
-    G         *allglink;     /* on allgs, for shutdown and diagnostics */
     void      *tsan_fiber;   /* ThreadSanitizer fiber, when built with it */
     void      *asan_fake_stack; /* AddressSanitizer fake-stack handle */
-};
+} __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
 
