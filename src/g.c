@@ -166,8 +166,9 @@ void gort__allgs_free(void) {
     allgs.slabs = NULL;
 }
 
-/* Puts a dead G on pp's free list; a long list spills a batch to the global
- * one so that Gs freed on one P can be reused by a P that creates them. */
+/* Puts a dead G on pp's free list; a long list spills a chain of
+ * gfreeBatch to the global one (walking Gs this P just used, so hot), so
+ * that Gs freed on one P can be reused by a P that creates them. */
 void gort__gfput(P *pp, G *gp) {
     if (readgstatus(gp) != Gdead)
         gort__throw("gfput: bad status (not Gdead)");
@@ -175,32 +176,29 @@ void gort__gfput(P *pp, G *gp) {
     pp->gfree = gp;
     pp->gfreecnt++;
     if (pp->gfreecnt >= gfreeLocalMax) {
+        G *head = pp->gfree, *tail = head;
+        for (int i = 1; i < gfreeBatch; i++)
+            tail = tail->schedlink;
+        pp->gfree = tail->schedlink;
+        pp->gfreecnt -= gfreeBatch;
         gort__lock(&gort__sched.gflock);
-        while (pp->gfreecnt >= gfreeBatch) {
-            gp = pp->gfree;
-            pp->gfree = gp->schedlink;
-            pp->gfreecnt--;
-            gp->schedlink = gort__sched.gfree;
-            gort__sched.gfree = gp;
-            store_relaxed(&gort__sched.ngfree, gort__sched.ngfree + 1);
-        }
+        gort__gqueue_pushchain(&gort__sched.gfree, head, tail, gfreeBatch);
+        store_relaxed(&gort__sched.ngfree, gort__sched.gfree.n);
         gort__unlock(&gort__sched.gflock);
     }
 }
 
-/* Gets a dead G from pp's free list, refilling it from the global list. */
+/* Gets a dead G from pp's free list, refilling it with a whole chain from
+ * the global list: O(1) under the lock, no walk. */
 G *gort__gfget(P *pp) {
     if (pp->gfree == NULL && load_relaxed(&gort__sched.ngfree) > 0) {
+        int32_t n;
         gort__lock(&gort__sched.gflock);
-        while (pp->gfreecnt < gfreeBatch && gort__sched.gfree) {
-            G *gp = gort__sched.gfree;
-            gort__sched.gfree = gp->schedlink;
-            store_relaxed(&gort__sched.ngfree, gort__sched.ngfree - 1);
-            gp->schedlink = pp->gfree;
-            pp->gfree = gp;
-            pp->gfreecnt++;
-        }
+        G *head = gort__gqueue_popchain(&gort__sched.gfree, &n);
+        store_relaxed(&gort__sched.ngfree, gort__sched.gfree.n);
         gort__unlock(&gort__sched.gflock);
+        pp->gfree = head;
+        pp->gfreecnt = n;
     }
     G *gp = pp->gfree;
     if (gp) {
@@ -212,16 +210,17 @@ G *gort__gfget(P *pp) {
 
 /* A P is being destroyed: its free Gs go to the global list. */
 void gort__gfpurge(P *pp) {
+    if (pp->gfree == NULL)
+        return;
+    G *tail = pp->gfree;
+    while (tail->schedlink)
+        tail = tail->schedlink;
     gort__lock(&gort__sched.gflock);
-    while (pp->gfree) {
-        G *gp = pp->gfree;
-        pp->gfree = gp->schedlink;
-        gp->schedlink = gort__sched.gfree;
-        gort__sched.gfree = gp;
-        store_relaxed(&gort__sched.ngfree, gort__sched.ngfree + 1);
-    }
-    pp->gfreecnt = 0;
+    gort__gqueue_pushchain(&gort__sched.gfree, pp->gfree, tail, pp->gfreecnt);
+    store_relaxed(&gort__sched.ngfree, gort__sched.gfree.n);
     gort__unlock(&gort__sched.gflock);
+    pp->gfree = NULL;
+    pp->gfreecnt = 0;
 }
 
 /* ---- newproc: gort_go ----------------------------------------------------- */
@@ -244,11 +243,8 @@ static int64_t newproc_foreign(void (*fn)(void *), void *arg) {
     if (err < 0)
         return err;
     gort__lock(&gort__sched.gflock);
-    G *gp = gort__sched.gfree;
-    if (gp) {
-        gort__sched.gfree = gp->schedlink;
-        store_relaxed(&gort__sched.ngfree, gort__sched.ngfree - 1);
-    }
+    G *gp = gort__gqueue_pop(&gort__sched.gfree);
+    store_relaxed(&gort__sched.ngfree, gort__sched.gfree.n);
     gort__unlock(&gort__sched.gflock);
     if (!gp && !(gp = gort__malg()))
         return -ENOMEM;  /* the credit stays reserved; harmless slack */

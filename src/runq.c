@@ -91,17 +91,10 @@ void gort__runqputslow(P *pp, G *gp, uint32_t h, uint32_t t) {
     batch[n] = gp;
     for (uint32_t i = 0; i < n; i++)
         batch[i]->schedlink = batch[i + 1];
-    batch[n]->schedlink = NULL;
 
     gort__lock(&gort__sched.lock);
-    gqueue *q = &gort__sched.runq;
-    if (q->tail)
-        q->tail->schedlink = batch[0];
-    else
-        q->head = batch[0];
-    q->tail = batch[n];
-    q->n += (int32_t)n + 1;
-    store_relaxed(&gort__sched.runqsize, q->n);
+    gort__gqueue_pushchain(&gort__sched.runq, batch[0], batch[n], (int32_t)n + 1);
+    store_relaxed(&gort__sched.runqsize, gort__sched.runq.n);
     gort__unlock(&gort__sched.lock);
 }
 
@@ -193,28 +186,59 @@ G *gort__runqsteal(P *pp, P *p2, bool stealRunNextG) {
     return gp;
 }
 
-/* ---- global run queue; sched.lock must be held -------------------------- */
+/* ---- chained G queues; the owner's lock must be held ---------------------- */
 
-void gort__gqueue_push(gqueue *q, G *gp) {
-    gp->schedlink = NULL;
+void gort__gqueue_pushchain(gqueue *q, G *head, G *tail, int32_t n) {
+    head->chaintail = tail;
+    head->chainn = n;
+    tail->schedlink = NULL;
     if (q->tail)
-        q->tail->schedlink = gp;
+        q->tail->schedlink = head;
     else
-        q->head = gp;
-    q->tail = gp;
-    q->n++;
+        q->head = head;
+    q->tail = tail;
+    q->n += n;
 }
 
+void gort__gqueue_push(gqueue *q, G *gp) { gort__gqueue_pushchain(q, gp, gp, 1); }
+
+/* Takes the first chain off q; returns its head (the chain stays linked
+ * through schedlink and ends in NULL) and its length in *n. */
+G *gort__gqueue_popchain(gqueue *q, int32_t *n) {
+    G *head = q->head;
+    if (head == NULL) {
+        *n = 0;
+        return NULL;
+    }
+    G *tail = head->chaintail;
+    *n = head->chainn;
+    q->head = tail->schedlink;
+    if (q->head == NULL)
+        q->tail = NULL;
+    tail->schedlink = NULL;
+    q->n -= *n;
+    return head;
+}
+
+/* Takes one G off q; the rest of its chain stays a chain. */
 G *gort__gqueue_pop(gqueue *q) {
     G *gp = q->head;
-    if (gp) {
-        q->head = gp->schedlink;
-        if (!q->head)
-            q->tail = NULL;
-        q->n--;
+    if (gp == NULL)
+        return NULL;
+    if (gp->chainn > 1) {
+        G *next = gp->schedlink;
+        next->chaintail = gp->chaintail;
+        next->chainn = gp->chainn - 1;
     }
+    q->head = gp->schedlink;
+    if (q->head == NULL)
+        q->tail = NULL;
+    gp->schedlink = NULL;
+    q->n--;
     return gp;
 }
+
+/* ---- global run queue; sched.lock must be held ------------------------------ */
 
 void gort__globrunqput(G *gp) {
     gort__gqueue_push(&gort__sched.runq, gp);
@@ -223,6 +247,8 @@ void gort__globrunqput(G *gp) {
 
 void gort__globrunqputhead(G *gp) {
     gqueue *q = &gort__sched.runq;
+    gp->chaintail = gp;
+    gp->chainn = 1;
     gp->schedlink = q->head;
     q->head = gp;
     if (!q->tail)
@@ -231,24 +257,35 @@ void gort__globrunqputhead(G *gp) {
     store_relaxed(&gort__sched.runqsize, q->n);
 }
 
-/* Takes a fair share of the global queue: one G to return and up to half a
- * local queue's worth moved to pp's local queue. max > 0 caps the count. */
+/* Takes work from the global queue: one G with max == 1 (the 61st-tick
+ * check), else the first chain: at most half a run queue, about the share
+ * Go takes. Returns the G to run now; the rest of the chain hangs off its
+ * schedlink for the caller to hand to gort__runqputlist once sched.lock is
+ * released, so the lock is never held while cold Gs are walked. */
 G *gort__globrunqget(P *pp, int32_t max) {
+    (void)pp;
     gqueue *q = &gort__sched.runq;
+    G *gp;
     if (q->n == 0)
         return NULL;
-    int32_t procs = load_relaxed(&gort__gomaxprocs);
-    int32_t n = q->n / procs + 1;
-    if (n > q->n)
-        n = q->n;
-    if (max > 0 && n > max)
-        n = max;
-    if (n > RUNQ_SIZE / 2)
-        n = RUNQ_SIZE / 2;
-    G *gp = gort__gqueue_pop(q);
-    n--;
-    for (; n > 0; n--)
-        gort__runqput(pp, gort__gqueue_pop(q), false);
+    if (max == 1) {
+        gp = gort__gqueue_pop(q);
+    } else {
+        int32_t n;
+        gp = gort__gqueue_popchain(q, &n);
+    }
     store_relaxed(&gort__sched.runqsize, q->n);
     return gp;
+}
+
+/* Puts a NULL-terminated schedlink list on pp's local queue. Owner P only;
+ * sched.lock must not be held (an overflow takes it). */
+void gort__runqputlist(P *pp, G *list) {
+    while (list) {
+        G *next = list->schedlink;
+        if (next)
+            __builtin_prefetch(next);
+        gort__runqput(pp, list, false);
+        list = next;
+    }
 }

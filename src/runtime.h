@@ -141,6 +141,9 @@ struct g {
     void      *param;        /* passed by the waker: the sudog that fired */
     void      *tsan_fiber;   /* ThreadSanitizer fiber, when built with it */
     void      *asan_fake_stack; /* AddressSanitizer fake-stack handle */
+    /* On the head G of a chain in a gqueue: the chain's last G and length. */
+    G         *chaintail;
+    int32_t    chainn;
 } __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
@@ -241,6 +244,12 @@ struct p {
 
 /* ---- sched -------------------------------------------------------------- */
 
+/* A queue of Gs linked through schedlink, made of chains: runs of Gs that
+ * were queued together (runqputslow's half of a run queue, gfput's batch of
+ * dead Gs), whose head G records the chain's tail and length. A whole chain
+ * comes off in O(1), touching two Gs, so the lock holder never walks a
+ * hundred cold G structs; the Gs of the chain are walked after the lock is
+ * dropped. Protected by its owner's lock. */
 typedef struct gqueue { G *head, *tail; int32_t n; } gqueue;
 
 typedef struct schedt {
@@ -265,8 +274,8 @@ typedef struct schedt {
     int32_t    runqsize;     /* = runq.n; atomic for lock-free emptiness checks */
 
     gort_lock  gflock;       /* protects gfree */
-    G         *gfree;        /* dead Gs, global pool */
-    int32_t    ngfree;
+    gqueue     gfree;        /* dead Gs, global pool, in chains of gfreeBatch */
+    int32_t    ngfree;       /* = gfree.n; atomic for lock-free emptiness checks */
 
     uint32_t   gcwaiting;    /* atomic; stop-the-world requested */
     int32_t    stopwait;
@@ -379,7 +388,10 @@ void gort__globrunqput(G *gp);
 void gort__globrunqputhead(G *gp);
 G   *gort__globrunqget(P *pp, int32_t max);
 void gort__gqueue_push(gqueue *q, G *gp);
+void gort__gqueue_pushchain(gqueue *q, G *head, G *tail, int32_t n);
 G   *gort__gqueue_pop(gqueue *q);
+G   *gort__gqueue_popchain(gqueue *q, int32_t *n);
+void gort__runqputlist(P *pp, G *list);
 
 /* ---- g.c ---------------------------------------------------------------- */
 

@@ -167,6 +167,8 @@ top:
         gp = gort__globrunqget(pp, 0);
         gort__unlock(&gort__sched.lock);
         if (gp) {
+            gort__runqputlist(pp, gp->schedlink);
+            gp->schedlink = NULL;
             *inheritTime = false;
             return gp;
         }
@@ -198,6 +200,8 @@ top:
     if (gort__sched.runqsize != 0) {
         gp = gort__globrunqget(pp, 0);
         gort__unlock(&gort__sched.lock);
+        gort__runqputlist(pp, gp->schedlink);
+        gp->schedlink = NULL;
         *inheritTime = false;
         return gp;
     }

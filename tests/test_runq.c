@@ -114,25 +114,48 @@ TEST(overflow_moves_half_to_global_queue) {
     free(pp);
 }
 
-TEST(globrunqget_takes_a_fair_batch) {
+TEST(globrunqget_takes_a_chain_or_one) {
     reset_global();
     gort__gomaxprocs = 2;
-    P *pp = newp(0);
-    G *gs = newgs(40);
-    for (int i = 0; i < 40; i++)
+    P *pp = newp(0), *other = newp(1);
+    G *gs = newgs(RUNQ_SIZE + 1 + 3);
+    /* A full local queue overflows as one chain of 129... */
+    for (int i = 0; i <= RUNQ_SIZE; i++)
+        gort__runqput(other, &gs[i], false);
+    /* ...and single Gs are chains of one. */
+    for (int i = RUNQ_SIZE + 1; i < RUNQ_SIZE + 4; i++)
         gort__globrunqput(&gs[i]);
-    CHECK_EQ(gort__sched.runqsize, 40);
-    /* n/procs + 1 = 21: one returned, twenty moved to the local queue. */
-    G *gp = gort__globrunqget(pp, 0);
+    CHECK_EQ(gort__sched.runqsize, RUNQ_SIZE / 2 + 1 + 3);
+
+    /* max 1 (the 61st-tick check) takes one G and leaves the chain whole. */
+    G *gp = gort__globrunqget(pp, 1);
     CHECK(gp == &gs[0]);
-    CHECK_EQ(queued(pp), 20);
-    CHECK_EQ(gort__sched.runqsize, 19);
-    /* max caps it, as the 61st-tick check does. */
-    gp = gort__globrunqget(pp, 1);
-    CHECK(gp == &gs[21]);
-    CHECK_EQ(queued(pp), 20);
+    CHECK(gp->schedlink == NULL);
+    CHECK_EQ(gort__sched.runqsize, RUNQ_SIZE / 2 + 3);
+
+    /* Otherwise the first chain comes off whole; its tail ends in NULL. */
+    gp = gort__globrunqget(pp, 0);
+    CHECK(gp == &gs[1]);
+    gort__runqputlist(pp, gp->schedlink);
+    CHECK_EQ(queued(pp), RUNQ_SIZE / 2 - 1);
+    CHECK_EQ(gort__sched.runqsize, 3);
+    bool inherit;
+    for (int i = 2; i < RUNQ_SIZE / 2; i++)
+        CHECK(gort__runqget(pp, &inherit) == &gs[i]);
+    CHECK(gort__runqget(pp, &inherit) == &gs[RUNQ_SIZE]);
+    CHECK(gort__runqget(pp, &inherit) == NULL);
+
+    /* Then the singles, one per call, in order. */
+    for (int i = RUNQ_SIZE + 1; i < RUNQ_SIZE + 4; i++) {
+        gp = gort__globrunqget(pp, 0);
+        CHECK(gp == &gs[i]);
+        CHECK(gp->schedlink == NULL);
+    }
+    CHECK(gort__globrunqget(pp, 0) == NULL);
+    CHECK_EQ(gort__sched.runqsize, 0);
     free(gs);
     free(pp);
+    free(other);
 }
 
 TEST(steal_takes_half) {
