@@ -157,8 +157,6 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
                 void *qp = chanbuf(c, c->recvx);
                 if (cas->elem && c->elemsize)
                     memcpy(cas->elem, qp, c->elemsize);
-                if (c->elemsize)
-                    memset(qp, 0, c->elemsize);
                 if (++c->recvx == c->dataqsiz)
                     c->recvx = 0;
                 store_relaxed(&c->qcount, c->qcount - 1);
