@@ -44,26 +44,6 @@ static struct {
 } allgs;
 
 
-/* ---- the switch, with the sanitizers told about it ---------------------- */
-
-/* Switches from the context of G from to that of G to (either may be a
- * g0). AddressSanitizer and ThreadSanitizer each keep per-stack state and
- * must be told before every switch; with neither, this is one call. */
-static inline void gswitch(G *from, G *to, bool dying) {
-#ifdef __SANITIZE_ADDRESS__
-    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake_stack,
-                                   (const void *)to->stack.lo, to->stack.hi - to->stack.lo);
-#endif
-#ifdef __SANITIZE_THREAD__
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-    (void)dying;
-    gort__ctx_switch(&from->sched, &to->sched);
-#ifdef __SANITIZE_ADDRESS__
-    __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
-#endif
-}
-
 /* The first code a goroutine runs, on its own stack. */
 __attribute__((noreturn, used)) static void gostart(void) {
 #ifdef __SANITIZE_ADDRESS__
@@ -74,36 +54,23 @@ __attribute__((noreturn, used)) static void gostart(void) {
     gort__goexit1();
 }
 
-/* Switches from g0 to gp. A G that has never run gets its stack here, on
- * the M that will run it, and an initial frame for gort__ctx_switch to pop:
- * default MXCSR and x87 control word, zeroed callee-saved registers, gostart
- * as the return address and a zero return address above it so debuggers
- * stop unwinding there. */
-void gort__gogo(M *mp, G *gp) {
-    if (gp->stack.lo == 0) {
-        gp->stack = gort__stackalloc(mp->p);
-        uint64_t *sp = (uint64_t *)(gp->stack.hi - 72);
-        sp[0] = 0x1F80 | ((uint64_t)0x037F << 32);
-        for (int i = 1; i <= 6; i++)
-            sp[i] = 0;
-        sp[7] = (uint64_t)(uintptr_t)gostart;
-        sp[8] = 0;
-        gp->sched.sp = sp;
+/* Gives a G that has never run its stack, on the M that will run it, and
+ * an initial frame for gort__ctx_switch to pop: default MXCSR and x87
+ * control word, zeroed callee-saved registers, gostart as the return
+ * address and a zero return address above it so debuggers stop unwinding
+ * there. */
+void gort__gobind(M *mp, G *gp) {
+    gp->stack = gort__stackalloc(mp->p);
+    uint64_t *sp = (uint64_t *)(gp->stack.hi - 72);
+    sp[0] = 0x1F80 | ((uint64_t)0x037F << 32);
+    for (int i = 1; i <= 6; i++)
+        sp[i] = 0;
+    sp[7] = (uint64_t)(uintptr_t)gostart;
+    sp[8] = 0;
+    gp->sched.sp = sp;
 #ifdef __SANITIZE_THREAD__
-        gp->tsan_fiber = __tsan_create_fiber(0);
+    gp->tsan_fiber = __tsan_create_fiber(0);
 #endif
-    }
-    gswitch(mp->g0, gp, false);
-}
-
-/* Switches from the running G to g0, which then calls fn(m, gp). Returns
- * when gp is next scheduled, possibly on another M: callers re-read getm(). */
-void gort__mcall(mcallfn fn) {
-    M *mp = getm();
-    G *gp = mp->curg;
-    mp->mcallfn = fn;
-    mp->mcallg = gp;
-    gswitch(gp, mp->g0, false);
 }
 
 /* ---- goroutine ids and accounting --------------------------------------- */

@@ -19,6 +19,13 @@
 
 #include "gort.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #define GORT_API __attribute__((visibility("default")))
 
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -348,6 +355,44 @@ static inline void gort__casgstatus(G *gp, uint32_t oldval, uint32_t newval) {
     store_rel(&gp->atomicstatus, newval);   /* release: pairs with readgstatus */
 }
 
+/* ---- switching (the scheduler's hot path, so inline) --------------------- */
+
+/* Switches from the context of G from to that of G to (either may be a
+ * g0). AddressSanitizer and ThreadSanitizer each keep per-stack state and
+ * must be told before every switch; with neither, this is one call. */
+static inline void gort__gswitch(G *from, G *to) {
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_start_switch_fiber(&from->asan_fake_stack, (const void *)to->stack.lo,
+                                   to->stack.hi - to->stack.lo);
+#endif
+#ifdef __SANITIZE_THREAD__
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    gort__ctx_switch(&from->sched, &to->sched);
+#ifdef __SANITIZE_ADDRESS__
+    __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+#endif
+}
+
+void gort__gobind(M *mp, G *gp);
+
+/* Switches from g0 to gp; a G that has never run gets its stack first. */
+static inline void gort__gogo(M *mp, G *gp) {
+    if (unlikely(gp->stack.lo == 0))
+        gort__gobind(mp, gp);
+    gort__gswitch(mp->g0, gp);
+}
+
+/* Switches from the running G to g0, which then calls fn(m, gp). Returns
+ * when gp is next scheduled, possibly on another M: callers re-read getm(). */
+static inline void gort__mcall(mcallfn fn) {
+    M *mp = getm();
+    G *gp = mp->curg;
+    mp->mcallfn = fn;
+    mp->mcallg = gp;
+    gort__gswitch(gp, mp->g0);
+}
+
 /* ---- fatal errors (signal.c) -------------------------------------------- */
 
 /* gort__throw (declared above) prints "gort: fatal error: <msg>" and
@@ -401,8 +446,6 @@ G   *gort__gfget(P *pp);
 void gort__gfpurge(P *pp);
 void gort__allgs_free(void);
 int64_t gort__newproc(void (*fn)(void *), void *arg);
-void gort__mcall(mcallfn fn);
-void gort__gogo(M *mp, G *gp);
 __attribute__((noreturn)) void gort__goexit1(void);
 int64_t gort__gcount(void);
 
