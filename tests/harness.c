@@ -339,3 +339,29 @@ int main(int argc, char **argv)
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+/* ---- helpers shared by the black-box tests --------------------------------- */
+
+void test_run_with(int maxprocs, void (*fn)(void *), void *arg)
+{
+    gort_config cfg = {.maxprocs = maxprocs};
+    CHECK_EQ(gort_run(&cfg, fn, arg), 0);
+}
+
+void test_wait_until_only_main(void)
+{
+    int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
+    while (gort_num_goroutines() != 1 && gort_now() < give_up)
+        gort_yield();
+    CHECK_EQ(gort_num_goroutines(), 1);
+}
+
+gort_chan *test_mkchan(size_t elem, size_t cap)
+{
+    gort_chan *c = NULL;
+    CHECK_EQ(gort_chan_make(&c, elem, cap), 0);
+    CHECK(c != NULL);
+    CHECK_EQ(gort_chan_cap(c), cap);
+    CHECK_EQ(gort_chan_len(c), 0);
+    return c;
+}

@@ -68,4 +68,18 @@ int test_fork_capture(void (*fn)(void), int seconds, char **err);
  * ended and what it wrote, and returns 0. Call it outside gort_run. */
 int test_expect_death(void (*fn)(void), const char *expected_substring);
 
+/* Helpers shared by the black-box tests. */
+#include <gort.h>
+
+/* gort_run(fn, arg) with maxprocs Ps; the run must succeed. */
+void test_run_with(int maxprocs, void (*fn)(void *), void *arg);
+
+/* A goroutine calls wg_done before it has fully exited: yield until only
+ * main is left, bounded by a generous minute (not a timing assertion: a
+ * leaked goroutine fails here, naming the count, instead of hanging). */
+void test_wait_until_only_main(void);
+
+/* A channel that must be made: elem_size elem, capacity cap, empty. */
+gort_chan *test_mkchan(size_t elem, size_t cap);
+
 #endif /* GORT_TEST_H */

@@ -10,22 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void run_with(int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs};
-    CHECK_EQ(gort_run(&cfg, fn, arg), 0);
-}
-
-static gort_chan *mkchan(size_t elem, size_t cap)
-{
-    gort_chan *c = NULL;
-    CHECK_EQ(gort_chan_make(&c, elem, cap), 0);
-    CHECK(c != NULL);
-    CHECK_EQ(gort_chan_cap(c), cap);
-    CHECK_EQ(gort_chan_len(c), 0);
-    return c;
-}
-
 /* Yields until *ctr reaches n. On one P (there is no preemption), a
  * goroutine that bumps a counter right before a blocking channel operation
  * has parked in it by the time the counter is seen. */
@@ -63,7 +47,7 @@ static void handoff_main(void *arg)
     (void)arg;
     atomic_store(&ho_started, 0);
     atomic_store(&ho_done, 0);
-    gort_chan *c = mkchan(sizeof(int), 0);
+    gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(ho_sender, c) > 0);
     yield_until(&ho_started, 1);
     yield_n(100);
@@ -85,8 +69,8 @@ static void handoff_main(void *arg)
 
 TEST(chan_unbuffered_handoff)
 {
-    run_with(1, handoff_main, NULL);
-    run_with(2, handoff_main, NULL);
+    test_run_with(1, handoff_main, NULL);
+    test_run_with(2, handoff_main, NULL);
 }
 
 /* ---- Buffered FIFO, len and cap ---------------------------------------------- */
@@ -97,7 +81,7 @@ static void fifo_main(void *arg)
     size_t caps[] = {1, 3, 8, 100};
     for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
         size_t cap = caps[k];
-        gort_chan *c = mkchan(sizeof(long), cap);
+        gort_chan *c = test_mkchan(sizeof(long), cap);
         long next_send = 0, next_recv = 0, v;
         /* Several rounds of fill and partial drain, so the ring wraps. */
         for (int round = 0; round < 7; round++) {
@@ -133,7 +117,7 @@ static void fifo_main(void *arg)
 
 TEST(chan_buffered_fifo_len_cap)
 {
-    run_with(1, fifo_main, NULL);
+    test_run_with(1, fifo_main, NULL);
 }
 
 /* ---- elem_size 0 ------------------------------------------------------------ */
@@ -150,7 +134,7 @@ static void zero_main(void *arg)
 {
     (void)arg;
     /* Buffered struct{} channel: it still counts. */
-    gort_chan *c = mkchan(0, 4);
+    gort_chan *c = test_mkchan(0, 4);
     char dummy = 7;
     for (int i = 0; i < 4; i++) {
         CHECK_EQ(gort_chan_send(c, i % 2 ? NULL : &dummy), 0);
@@ -169,7 +153,7 @@ static void zero_main(void *arg)
     gort_chan_free(c);
 
     /* Unbuffered struct{} channel between goroutines. */
-    c = mkchan(0, 0);
+    c = test_mkchan(0, 0);
     CHECK_EQ(gort_chan_trysend(c, NULL), -EAGAIN);
     CHECK(gort_go(zero_sender, c) > 0);
     int n = 0;
@@ -181,8 +165,8 @@ static void zero_main(void *arg)
 
 TEST(chan_elem_size_zero)
 {
-    run_with(1, zero_main, NULL);
-    run_with(2, zero_main, NULL);
+    test_run_with(1, zero_main, NULL);
+    test_run_with(2, zero_main, NULL);
 }
 
 /* ---- Large elements (4 KiB) --------------------------------------------------- */
@@ -223,7 +207,7 @@ static void big_main(void *arg)
     (void)arg;
     size_t caps[] = {0, 1, 5};
     for (int k = 0; k < 3; k++) {
-        gort_chan *c = mkchan(sizeof(big), caps[k]);
+        gort_chan *c = test_mkchan(sizeof(big), caps[k]);
         CHECK(gort_go(big_sender, c) > 0);
         big b;
         uint32_t i = 0;
@@ -245,8 +229,8 @@ static void big_main(void *arg)
 
 TEST(chan_large_elem)
 {
-    run_with(1, big_main, NULL);
-    run_with(2, big_main, NULL);
+    test_run_with(1, big_main, NULL);
+    test_run_with(2, big_main, NULL);
 }
 
 /* ---- recv with elem NULL -------------------------------------------------- */
@@ -261,7 +245,7 @@ static void null_sender(void *arg)
 static void recv_null_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 4);
+    gort_chan *c = test_mkchan(sizeof(int), 4);
     int v = 1;
     CHECK_EQ(gort_chan_send(c, &v), 0);
     v = 2;
@@ -276,7 +260,7 @@ static void recv_null_main(void *arg)
     CHECK_EQ(gort_chan_len(c), 0);
     gort_chan_free(c);
 
-    c = mkchan(sizeof(int), 0);
+    c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(null_sender, c) > 0);
     for (int i = 0; i < 10; i++) {
         if (i % 2) {
@@ -293,8 +277,8 @@ static void recv_null_main(void *arg)
 
 TEST(chan_recv_null_elem)
 {
-    run_with(1, recv_null_main, NULL);
-    run_with(2, recv_null_main, NULL);
+    test_run_with(1, recv_null_main, NULL);
+    test_run_with(2, recv_null_main, NULL);
 }
 
 /* ---- close wakes every blocked receiver and sender ------------------------ */
@@ -341,7 +325,7 @@ static void close_wakes_main(void *arg)
         /* Receivers on an empty channel. */
         atomic_store(&cw_entered, 0);
         atomic_store(&cw_zero, 0);
-        gort_chan *c = mkchan(sizeof(elem64), cap);
+        gort_chan *c = test_mkchan(sizeof(elem64), cap);
         gort_wg_add(&cw_wg, NWAIT);
         for (int i = 0; i < NWAIT; i++)
             CHECK(gort_go(cw_receiver, c) > 0);
@@ -356,7 +340,7 @@ static void close_wakes_main(void *arg)
         /* Senders on a full channel. */
         atomic_store(&cw_entered, 0);
         atomic_store(&cw_epipe, 0);
-        c = mkchan(sizeof(elem64), cap);
+        c = test_mkchan(sizeof(elem64), cap);
         elem64 e;
         for (size_t i = 0; i < cap; i++) {
             memset(&e, (int)(i + 1), sizeof e);
@@ -388,11 +372,11 @@ static void close_wakes_main(void *arg)
 TEST(chan_close_wakes_all_waiters)
 {
     int procs = 1;
-    run_with(1, close_wakes_main, &procs);
+    test_run_with(1, close_wakes_main, &procs);
     procs = 2;
-    run_with(2, close_wakes_main, &procs);
+    test_run_with(2, close_wakes_main, &procs);
     procs = 4;
-    run_with(4, close_wakes_main, &procs);
+    test_run_with(4, close_wakes_main, &procs);
 }
 
 /* ---- drain after close, and closed-channel errors ------------------------- */
@@ -413,7 +397,7 @@ static void drain_recv(void *arg)
 static void drain_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(long), 10);
+    gort_chan *c = test_mkchan(sizeof(long), 10);
     for (long i = 0; i < 5; i++) {
         long v = i * 10;
         CHECK_EQ(gort_chan_send(c, &v), 0);
@@ -441,7 +425,7 @@ static void drain_main(void *arg)
     gort_chan_free(c);
 
     /* Same on an unbuffered channel. */
-    c = mkchan(sizeof(long), 0);
+    c = test_mkchan(sizeof(long), 0);
     CHECK_EQ(gort_chan_close(c), 0);
     CHECK_EQ(gort_chan_send(c, &v), -EPIPE);
     CHECK_EQ(gort_chan_trysend(c, &v), -EPIPE);
@@ -455,7 +439,7 @@ static void drain_main(void *arg)
 
 TEST(chan_drain_after_close_and_epipe)
 {
-    run_with(1, drain_main, NULL);
+    test_run_with(1, drain_main, NULL);
 }
 
 /* ---- try operations ------------------------------------------------------- */
@@ -484,7 +468,7 @@ static void try_main(void *arg)
 {
     (void)arg;
     int v = 1;
-    gort_chan *c = mkchan(sizeof(int), 0);
+    gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK_EQ(gort_chan_trysend(c, &v), -EAGAIN);
     CHECK_EQ(gort_chan_tryrecv(c, &v), -EAGAIN);
     /* A parked receiver makes trysend succeed (one P: parked for sure). */
@@ -504,7 +488,7 @@ static void try_main(void *arg)
     CHECK_EQ(gort_chan_tryrecv(c, &v), -EAGAIN);
     gort_chan_free(c);
 
-    c = mkchan(sizeof(int), 2);
+    c = test_mkchan(sizeof(int), 2);
     CHECK_EQ(gort_chan_tryrecv(c, &v), -EAGAIN);
     v = 5;
     CHECK_EQ(gort_chan_trysend(c, &v), 0);
@@ -522,7 +506,7 @@ static void try_main(void *arg)
 
 TEST(chan_try_eagain)
 {
-    run_with(1, try_main, NULL);
+    test_run_with(1, try_main, NULL);
 }
 
 /* ---- -EINVAL and huge capacities ------------------------------------------ */
@@ -537,7 +521,7 @@ static void einval_main(void *arg)
     CHECK_EQ(gort_chan_trysend(NULL, &v), -EINVAL);
     CHECK_EQ(gort_chan_tryrecv(NULL, &v), -EINVAL);
     CHECK_EQ(gort_chan_close(NULL), -EINVAL);
-    gort_chan *c = mkchan(sizeof(int), 1);
+    gort_chan *c = test_mkchan(sizeof(int), 1);
     /* A value-carrying channel needs a value to send. */
     CHECK_EQ(gort_chan_send(c, NULL), -EINVAL);
     CHECK_EQ(gort_chan_trysend(c, NULL), -EINVAL);
@@ -547,7 +531,7 @@ static void einval_main(void *arg)
 
 TEST(chan_einval)
 {
-    run_with(1, einval_main, NULL);
+    test_run_with(1, einval_main, NULL);
     /* The same calls outside a runtime. */
     einval_main(NULL);
 }
@@ -585,7 +569,7 @@ TEST(chan_make_huge_cap)
 
 TEST(chan_outside_runtime)
 {
-    gort_chan *c = mkchan(sizeof(int), 3);
+    gort_chan *c = test_mkchan(sizeof(int), 3);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(gort_chan_send(c, &i), 0);
     int v = -1;
@@ -613,7 +597,7 @@ static void fw_receiver(void *arg)
 static void free_waited_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 0);
+    gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(fw_receiver, c) > 0);
     yield_until(&fw_entered, 1); /* one P: it is parked in recv */
     gort_chan_free(c);
@@ -635,7 +619,7 @@ static void fw_sender(void *arg)
 static void free_waited_sender_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 1);
+    gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 0;
     CHECK_EQ(gort_chan_send(c, &v), 0);
     CHECK(gort_go(fw_sender, c) > 0);
@@ -715,7 +699,7 @@ static void race_main(void *arg)
     int total = rc.senders * rc.per_sender;
     int rounds = (int)test_scale(20, 5, 3);
     for (int round = 0; round < rounds; round++) {
-        race_c = mkchan(sizeof(uint32_t), rc.cap);
+        race_c = test_mkchan(sizeof(uint32_t), rc.cap);
         race_ok_sent = calloc((size_t)total, 1);
         race_seen = calloc((size_t)total, 1);
         atomic_store(&race_sent_ok, 0);
@@ -750,7 +734,7 @@ TEST(chan_close_races_send_recv)
             rc.senders = 16;
             rc.receivers = 4;
             rc.per_sender = (int)test_scale(2000, 500, 200);
-            run_with(procs[p], race_main, NULL);
+            test_run_with(procs[p], race_main, NULL);
         }
     }
 }
@@ -808,7 +792,7 @@ static void mpmc_main(void *arg)
 {
     (void)arg;
     uint64_t total = (uint64_t)mc.producers * (uint64_t)mc.per_producer;
-    mpmc_c = mkchan(2 * sizeof(uint64_t), mc.cap);
+    mpmc_c = test_mkchan(2 * sizeof(uint64_t), mc.cap);
     mpmc_seen = calloc(total, 1);
     atomic_store(&mpmc_sum, 0);
     atomic_store(&mpmc_xor, 0);
@@ -847,7 +831,7 @@ TEST(chan_mpmc_checksums)
             mc.producers = 8;
             mc.consumers = 8;
             mc.per_producer = test_scale(20000, 4000, 1000);
-            run_with(procs[p], mpmc_main, NULL);
+            test_run_with(procs[p], mpmc_main, NULL);
         }
     }
 }
@@ -861,7 +845,7 @@ TEST(chan_mpmc_many_goroutines)
         mc.producers = (int)test_scale(1000, 500, 200);
         mc.consumers = (int)test_scale(1000, 500, 200);
         mc.per_producer = test_scale(100, 40, 20);
-        run_with(2, mpmc_main, NULL);
+        test_run_with(2, mpmc_main, NULL);
     }
 }
 
@@ -884,8 +868,8 @@ static void pingpong_main(void *arg)
 {
     long n = *(long *)arg;
     for (int cap = 0; cap <= 1; cap++) {
-        ping = mkchan(sizeof(long), (size_t)cap);
-        pong = mkchan(sizeof(long), (size_t)cap);
+        ping = test_mkchan(sizeof(long), (size_t)cap);
+        pong = test_mkchan(sizeof(long), (size_t)cap);
         CHECK(gort_go(ponger, (void *)(intptr_t)n) > 0);
         int64_t t0 = gort_now();
         long v = 0;
@@ -906,8 +890,8 @@ static void pingpong_main(void *arg)
 TEST(chan_ping_pong)
 {
     long n = test_scale(100000, 20000, 10000);
-    run_with(1, pingpong_main, &n);
-    run_with(2, pingpong_main, &n);
+    test_run_with(1, pingpong_main, &n);
+    test_run_with(2, pingpong_main, &n);
 }
 
 /* ---- daisy chain -------------------------------------------------------------- */
@@ -931,7 +915,7 @@ static void daisy_main(void *arg)
     gort_chan **chans = calloc((size_t)n + 1, sizeof *chans);
     dlink *links = calloc((size_t)n, sizeof *links);
     for (int i = 0; i <= n; i++)
-        chans[i] = mkchan(sizeof(long), 0);
+        chans[i] = test_mkchan(sizeof(long), 0);
     for (int i = 0; i < n; i++) {
         links[i].left = chans[i];
         links[i].right = chans[i + 1];
@@ -950,8 +934,8 @@ static void daisy_main(void *arg)
 TEST(chan_daisy_chain)
 {
     int n = (int)test_scale(10000, 10000, 1000);
-    run_with(1, daisy_main, &n);
-    run_with(4, daisy_main, &n);
+    test_run_with(1, daisy_main, &n);
+    test_run_with(4, daisy_main, &n);
 }
 
 /* ---- a foreign pthread on one side ----------------------------------------- */
@@ -1008,7 +992,7 @@ static void foreign_main(void *arg)
     long n = test_scale(20000, 5000, 2000);
     for (size_t cap = 0; cap <= 4; cap += 4) {
         /* Thread sends, goroutine receives. */
-        foreign_arg a = {.c = mkchan(sizeof(long), cap), .n = n};
+        foreign_arg a = {.c = test_mkchan(sizeof(long), cap), .n = n};
         pthread_t t;
         CHECK_EQ(pthread_create(&t, NULL, foreign_sender, &a), 0);
         long v, expect = 0;
@@ -1021,7 +1005,7 @@ static void foreign_main(void *arg)
         gort_chan_free(a.c);
 
         /* Goroutines send, thread receives; the thread reports on a channel. */
-        foreign_arg b = {.c = mkchan(sizeof(long), cap), .done = mkchan(2 * sizeof(long), 0),
+        foreign_arg b = {.c = test_mkchan(sizeof(long), cap), .done = test_mkchan(2 * sizeof(long), 0),
                          .n = n};
         CHECK_EQ(pthread_create(&t, NULL, foreign_receiver, &b), 0);
         gort_wg_add(&fg_wg, 4);
@@ -1041,8 +1025,8 @@ static void foreign_main(void *arg)
 
 TEST(chan_foreign_thread)
 {
-    run_with(1, foreign_main, NULL);
-    run_with(2, foreign_main, NULL);
+    test_run_with(1, foreign_main, NULL);
+    test_run_with(2, foreign_main, NULL);
 }
 
 /* A foreign thread blocked in recv and one blocked in send are woken by close. */
@@ -1071,7 +1055,7 @@ static void foreign_close_main(void *arg)
 {
     (void)arg;
     atomic_store(&fc_entered, 0);
-    gort_chan *r = mkchan(sizeof(long), 0), *s = mkchan(sizeof(long), 1);
+    gort_chan *r = test_mkchan(sizeof(long), 0), *s = test_mkchan(sizeof(long), 1);
     long v = 1;
     CHECK_EQ(gort_chan_send(s, &v), 0); /* full: the thread's send blocks */
     pthread_t t1, t2;
@@ -1091,5 +1075,5 @@ static void foreign_close_main(void *arg)
 
 TEST(chan_foreign_thread_close)
 {
-    run_with(2, foreign_close_main, NULL);
+    test_run_with(2, foreign_close_main, NULL);
 }

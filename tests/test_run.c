@@ -347,17 +347,6 @@ static void gated_child(void *arg)
     gort_wg_done(&g->finished);
 }
 
-static void wait_until_only_main(void)
-{
-    /* A goroutine calls wg_done before it has fully exited. */
-    /* Bounded by a generous minute (not a timing assertion: a leaked
-     * goroutine fails here naming the count instead of hanging). */
-    int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
-    while (gort_num_goroutines() != 1 && gort_now() < give_up)
-        gort_yield();
-    CHECK_EQ(gort_num_goroutines(), 1);
-}
-
 static void count_main(void *arg)
 {
     (void)arg;
@@ -376,7 +365,7 @@ static void count_main(void *arg)
         CHECK_EQ(st.goroutines, 1 + k);
         gort_wg_done(&g.gate);
         gort_wg_wait(&g.finished);
-        wait_until_only_main();
+        test_wait_until_only_main();
     }
 }
 

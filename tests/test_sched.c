@@ -10,26 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Under TSan every goroutine is a TSan fiber, costly to create: spawn counts
- * there are small (see test_scale). */
-static void run_with(int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs};
-    CHECK_EQ(gort_run(&cfg, fn, arg), 0);
-}
-
-/* A goroutine calls wg_done before it has fully exited: yield until the
- * count settles, with a bound so a leak fails instead of hanging. */
-static void wait_until_only_main(void)
-{
-    /* Bounded by a generous minute (not a timing assertion: a leaked
-     * goroutine fails here naming the count instead of hanging). */
-    int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
-    while (gort_num_goroutines() != 1 && gort_now() < give_up)
-        gort_yield();
-    CHECK_EQ(gort_num_goroutines(), 1);
-}
-
 /* ---- A recursive tree of goroutines ------------------------------------- */
 
 static int tree_depth = 10;
@@ -55,7 +35,7 @@ static void tree_main(void *arg)
     CHECK(gort_go(tree_node, (void *)0) > 0);
     gort_wg_wait(&tree_wg);
     CHECK_EQ(atomic_load(&tree_nodes), (1 << (tree_depth + 1)) - 1);
-    wait_until_only_main();
+    test_wait_until_only_main();
 }
 
 TEST(spawn_tree)
@@ -63,7 +43,7 @@ TEST(spawn_tree)
     tree_depth = (int)test_scale(10, 10, 8);
     for (int p = 1; p <= 4; p++) {
         atomic_store(&tree_nodes, 0);
-        run_with(p, tree_main, NULL);
+        test_run_with(p, tree_main, NULL);
         CHECK_EQ(atomic_load(&tree_nodes), (1 << (tree_depth + 1)) - 1);
     }
 }
@@ -93,7 +73,7 @@ static void many_main(void *arg)
     }
     gort_wg_wait(&many_wg);
     CHECK_EQ(atomic_load(&many_count), n);
-    wait_until_only_main();
+    test_wait_until_only_main();
 }
 
 TEST(million_goroutines_one_proc)
@@ -101,14 +81,14 @@ TEST(million_goroutines_one_proc)
     /* With one P and no preemption, every goroutine is spawned before any
      * runs: a million live at once. */
     long n = test_scale(1000000, 100000, 2000);
-    run_with(1, many_main, &n);
+    test_run_with(1, many_main, &n);
     CHECK_EQ(atomic_load(&many_count), n);
 }
 
 TEST(many_goroutines_all_procs)
 {
     long n = test_scale(1000000, 100000, 2000);
-    run_with(0, many_main, &n);
+    test_run_with(0, many_main, &n);
     CHECK_EQ(atomic_load(&many_count), n);
 }
 
@@ -148,7 +128,7 @@ static void par_main(void *arg)
 TEST(parallel_progress_two_procs)
 {
     int n = 2;
-    run_with(2, par_main, &n);
+    test_run_with(2, par_main, &n);
     for (int i = 0; i < n; i++)
         CHECK_EQ(atomic_load(&par_seen[i]), 1);
 }
@@ -156,7 +136,7 @@ TEST(parallel_progress_two_procs)
 TEST(parallel_progress_four_procs)
 {
     int n = 4;
-    run_with(4, par_main, &n);
+    test_run_with(4, par_main, &n);
     for (int i = 0; i < n; i++)
         CHECK_EQ(atomic_load(&par_seen[i]), 1);
 }
@@ -174,7 +154,7 @@ static void par_main_rounds(void *arg)
 
 TEST(parallel_progress_repeated)
 {
-    run_with(2, par_main_rounds, NULL);
+    test_run_with(2, par_main_rounds, NULL);
 }
 
 /* ---- Fairness and gort_yield ----------------------------------------------- */
@@ -209,7 +189,7 @@ static void fair_main(void *arg)
 
 TEST(yield_does_not_starve_others)
 {
-    run_with(1, fair_main, NULL);
+    test_run_with(1, fair_main, NULL);
     CHECK_EQ(atomic_load(&fair_flag), 1);
 }
 
@@ -227,7 +207,7 @@ static void fair_main_spin_in_main(void *arg)
 
 TEST(yield_in_main_lets_others_run)
 {
-    run_with(1, fair_main_spin_in_main, NULL);
+    test_run_with(1, fair_main_spin_in_main, NULL);
 }
 
 #define NFAIR 10
@@ -259,12 +239,12 @@ static void fair_workers_main(void *arg)
     (void)arg;
     for (intptr_t i = 0; i < NFAIR; i++)
         CHECK(gort_go(fair_worker, (void *)i) > 0);
-    wait_until_only_main();
+    test_wait_until_only_main();
 }
 
 TEST(yield_round_robin_progress)
 {
-    run_with(1, fair_workers_main, NULL);
+    test_run_with(1, fair_workers_main, NULL);
     for (int i = 0; i < NFAIR; i++)
         CHECK_EQ(atomic_load(&fair_progress[i]), FAIR_ROUNDS);
 }
@@ -291,7 +271,7 @@ TEST(yield_outside_goroutine_harmless)
 {
     gort_yield();
     CHECK_EQ(gort_id(), 0);
-    run_with(2, yield_outside_main, NULL);
+    test_run_with(2, yield_outside_main, NULL);
     gort_yield();
 }
 
@@ -328,7 +308,7 @@ TEST(many_goroutines_yield_many_times)
     nyielders = (int)test_scale(1000, 1000, 100);
     for (int p = 1; p <= 4; p *= 2) {
         atomic_store(&yield_total, 0);
-        run_with(p, yielders_main, &times);
+        test_run_with(p, yielders_main, &times);
     }
 }
 
@@ -366,17 +346,17 @@ static void exit_main(void *arg)
             CHECK(gort_go(exit_child, &wg) > 0);
         gort_wg_wait(&wg);
         /* Exited goroutines are no longer counted. */
-        wait_until_only_main();
+        test_wait_until_only_main();
     }
 }
 
 TEST(exit_from_nested_frames)
 {
     int n = 1;
-    run_with(1, exit_main, &n);
+    test_run_with(1, exit_main, &n);
     CHECK_EQ(atomic_load(&exit_reached), 3);
     n = (int)test_scale(1000, 1000, 100);
-    run_with(2, exit_main, &n);
+    test_run_with(2, exit_main, &n);
     CHECK_EQ(atomic_load(&exit_reached), 3 + 3 * n);
     CHECK_EQ(atomic_load(&exit_after_ran), 0);
 }
@@ -395,13 +375,13 @@ static void exit_then_spawn_main(void *arg)
     for (int round = 0; round < rounds; round++) {
         for (int i = 0; i < 100; i++)
             CHECK(gort_go(exit_immediately, NULL) > 0);
-        wait_until_only_main();
+        test_wait_until_only_main();
     }
 }
 
 TEST(exit_then_spawn_again)
 {
-    run_with(2, exit_then_spawn_main, NULL);
+    test_run_with(2, exit_then_spawn_main, NULL);
 }
 
 /* ---- gort_go from a foreign thread -------------------------------------- */
@@ -449,10 +429,10 @@ TEST(go_from_foreign_thread)
 {
     int threads = 1;
     foreign_n = (int)test_scale(1000, 1000, 200);
-    run_with(1, foreign_main, &threads);
+    test_run_with(1, foreign_main, &threads);
     atomic_store(&foreign_ran, 0);
     threads = 4;
-    run_with(2, foreign_main, &threads);
+    test_run_with(2, foreign_main, &threads);
 }
 
 /* The same with main kept runnable (yielding, not parked), so no deadlock
@@ -477,10 +457,10 @@ TEST(go_from_foreign_thread_main_yielding)
 {
     int threads = 1;
     foreign_n = (int)test_scale(1000, 1000, 200);
-    run_with(1, foreign_main_yielding, &threads);
+    test_run_with(1, foreign_main_yielding, &threads);
     atomic_store(&foreign_ran, 0);
     threads = 4;
-    run_with(2, foreign_main_yielding, &threads);
+    test_run_with(2, foreign_main_yielding, &threads);
 }
 
 /* ---- gort_maxprocs ----------------------------------------------------------- */
@@ -532,7 +512,7 @@ static void maxprocs_main(void *arg)
 
 TEST(maxprocs_change)
 {
-    run_with(2, maxprocs_main, NULL);
+    test_run_with(2, maxprocs_main, NULL);
 }
 
 /* Changing GOMAXPROCS while goroutines are running and queued. */
@@ -565,12 +545,12 @@ static void maxprocs_live_main(void *arg)
         gort_yield();
     atomic_store(&mp_stop, 1);
     gort_wg_wait(&wg);
-    wait_until_only_main();
+    test_wait_until_only_main();
 }
 
 TEST(maxprocs_change_while_busy)
 {
-    run_with(2, maxprocs_live_main, NULL);
+    test_run_with(2, maxprocs_live_main, NULL);
 }
 
 /* ---- The FPU control words belong to the goroutine ----------------------- */
@@ -611,7 +591,7 @@ static void fpu_main(void *arg)
     int mode = get_rounding();
     for (int i = 0; i < 40; i++)
         CHECK(gort_go(fpu_child, (void *)(intptr_t)(i % 4)) > 0);
-    wait_until_only_main();
+    test_wait_until_only_main();
     CHECK_EQ(get_rounding(), mode);
 }
 
@@ -619,8 +599,8 @@ TEST(rounding_mode_per_goroutine)
 {
     if (!HAVE_ROUNDING)
         return;
-    run_with(1, fpu_main, NULL);
-    run_with(2, fpu_main, NULL);
+    test_run_with(1, fpu_main, NULL);
+    test_run_with(2, fpu_main, NULL);
 }
 
 /* A misaligned goroutine stack breaks SSE spills in printf's float code. */
@@ -640,12 +620,12 @@ static void align_main(void *arg)
     for (int i = 0; i < 10; i++)
         CHECK(gort_go(align_child, &half) > 0);
     align_child(&half);
-    wait_until_only_main();
+    test_wait_until_only_main();
 }
 
 TEST(floating_point_on_goroutine_stack)
 {
-    run_with(2, align_main, NULL);
+    test_run_with(2, align_main, NULL);
 }
 
 /* ---- Stress ------------------------------------------------------------------ */
@@ -670,14 +650,14 @@ static void stress_main(void *arg)
             CHECK(gort_go(stress_child, NULL) > 0);
         gort_wg_wait(&stress_wg);
         CHECK_EQ(atomic_load(&stress_count), n);
-        wait_until_only_main();
+        test_wait_until_only_main();
     }
 }
 
 TEST(stress_spawn_rounds)
 {
     long n = test_scale(100000, 50000, 500);
-    run_with(0, stress_main, &n);
+    test_run_with(0, stress_main, &n);
 }
 
 static void spawner(void *arg)
@@ -699,13 +679,13 @@ static void stress_many_spawners_main(void *arg)
             CHECK(gort_go(spawner, (void *)(intptr_t)(n / 10)) > 0);
         gort_wg_wait(&stress_wg);
         CHECK_EQ(atomic_load(&stress_count), n);
-        wait_until_only_main();
+        test_wait_until_only_main();
     }
 }
 
 TEST(stress_many_spawners)
 {
     long n = test_scale(100000, 50000, 500);
-    run_with(0, stress_many_spawners_main, &n);
-    run_with(4, stress_many_spawners_main, &n);
+    test_run_with(0, stress_many_spawners_main, &n);
+    test_run_with(4, stress_many_spawners_main, &n);
 }

@@ -10,19 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void run_with(int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs};
-    CHECK_EQ(gort_run(&cfg, fn, arg), 0);
-}
-
-static gort_chan *mkchan(size_t elem, size_t cap)
-{
-    gort_chan *c = NULL;
-    CHECK_EQ(gort_chan_make(&c, elem, cap), 0);
-    return c;
-}
-
 /* One P and no preemption: a goroutine that bumps *ctr right before a
  * blocking call has parked in it once the counter is seen. */
 static void yield_until(atomic_int *ctr, int n)
@@ -55,7 +42,7 @@ static void ready_main(void *arg)
     (void)arg;
     gort_chan *c[3];
     for (int i = 0; i < 3; i++)
-        c[i] = mkchan(sizeof(int), 1);
+        c[i] = test_mkchan(sizeof(int), 1);
     int v[3] = {0, 0, 0};
     gort_case cs[3] = {rcase(c[0], &v[0]), rcase(c[1], &v[1]), rcase(c[2], &v[2])};
 
@@ -99,13 +86,13 @@ static void ready_main(void *arg)
 
 TEST(select_picks_ready_case)
 {
-    run_with(1, ready_main, NULL);
+    test_run_with(1, ready_main, NULL);
 }
 
 static void null_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 1);
+    gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 0, w = 0;
     /* All NULL (both ops), non-blocking: -EAGAIN. */
     gort_case nul[3] = {rcase(NULL, &v), scase(NULL, &w), rcase(NULL, NULL)};
@@ -129,7 +116,7 @@ static void null_main(void *arg)
 
 TEST(select_null_channels_never_fire)
 {
-    run_with(1, null_main, NULL);
+    test_run_with(1, null_main, NULL);
 }
 
 /* A blocking select with NULL cases and one real channel is woken by it. */
@@ -149,7 +136,7 @@ static void nb_selector(void *arg)
 static void null_block_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 0);
+    gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(nb_selector, c) > 0);
     yield_until(&nb_entered, 1);
     int v = 31;
@@ -162,9 +149,9 @@ static void null_block_main(void *arg)
 
 TEST(select_null_and_real_blocking)
 {
-    run_with(1, null_block_main, NULL);
+    test_run_with(1, null_block_main, NULL);
     atomic_store(&nb_entered, 0);
-    run_with(2, null_block_main, NULL);
+    test_run_with(2, null_block_main, NULL);
 }
 
 /* ---- the same channel twice ------------------------------------------------------ */
@@ -197,7 +184,7 @@ static void twice_main(void *arg)
 {
     (void)arg;
     /* Send and receive on one buffered channel of cap 1. */
-    gort_chan *c = mkchan(sizeof(int), 1);
+    gort_chan *c = test_mkchan(sizeof(int), 1);
     int s = 1, r = 0;
     gort_case sr[2] = {scase(c, &s), rcase(c, &r)};
     for (int i = 0; i < 100; i++) {
@@ -212,7 +199,7 @@ static void twice_main(void *arg)
     gort_chan_free(c);
 
     /* Two receive cases on one channel: FIFO order kept, both indices used. */
-    c = mkchan(sizeof(int), 2);
+    c = test_mkchan(sizeof(int), 2);
     int a = 0, b = 0, hits[2] = {0, 0};
     gort_case rr[2] = {rcase(c, &a), rcase(c, &b)};
     for (int i = 0; i < 1000; i++) {
@@ -233,7 +220,7 @@ static void twice_main(void *arg)
     gort_chan_free(c);
 
     /* Two receive cases on one unbuffered channel, blocked, woken by a sender. */
-    c = mkchan(sizeof(int), 0);
+    c = test_mkchan(sizeof(int), 0);
     atomic_store(&tw_entered, 0);
     CHECK(gort_go(tw_sender, c) > 0);
     yield_until(&tw_entered, 1);
@@ -273,8 +260,8 @@ static void twice_main(void *arg)
 
 TEST(select_same_channel_twice)
 {
-    run_with(1, twice_main, NULL);
-    run_with(2, twice_main, NULL);
+    test_run_with(1, twice_main, NULL);
+    test_run_with(2, twice_main, NULL);
 }
 
 /* ---- fairness ------------------------------------------------------------------ */
@@ -282,7 +269,7 @@ TEST(select_same_channel_twice)
 static void fair_main(void *arg)
 {
     (void)arg;
-    gort_chan *a = mkchan(sizeof(int), 1), *b = mkchan(sizeof(int), 1);
+    gort_chan *a = test_mkchan(sizeof(int), 1), *b = test_mkchan(sizeof(int), 1);
     int x = 1, va, vb, hits[2] = {0, 0};
     CHECK_EQ(gort_chan_send(a, &x), 0);
     CHECK_EQ(gort_chan_send(b, &x), 0);
@@ -299,7 +286,7 @@ static void fair_main(void *arg)
     CHECK(hits[0] >= 4000 && hits[0] <= 6000);
 
     /* Two send cases with room, too. */
-    gort_chan *e = mkchan(sizeof(int), 1), *f = mkchan(sizeof(int), 1);
+    gort_chan *e = test_mkchan(sizeof(int), 1), *f = test_mkchan(sizeof(int), 1);
     gort_case ss[2] = {scase(e, &x), scase(f, &x)};
     hits[0] = hits[1] = 0;
     for (int i = 0; i < 10000; i++) {
@@ -317,7 +304,7 @@ static void fair_main(void *arg)
 
 TEST(select_fairness)
 {
-    run_with(1, fair_main, NULL);
+    test_run_with(1, fair_main, NULL);
 }
 
 /* ---- closed channels ----------------------------------------------------------- */
@@ -329,7 +316,7 @@ typedef struct elem32 {
 static void closed_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(elem32), 2), *o = mkchan(sizeof(elem32), 0);
+    gort_chan *c = test_mkchan(sizeof(elem32), 2), *o = test_mkchan(sizeof(elem32), 0);
     elem32 e, f;
     memset(&e, 0x5a, sizeof e);
     CHECK_EQ(gort_chan_send(c, &e), 0);
@@ -369,7 +356,7 @@ static void closed_main(void *arg)
 
 TEST(select_closed_channel)
 {
-    run_with(1, closed_main, NULL);
+    test_run_with(1, closed_main, NULL);
 }
 
 /* ---- blocked select woken by a send, a receive, a close ------------------------ */
@@ -441,7 +428,7 @@ static void woken_main(void *arg)
     for (int round = 0; round < 3 * NW; round++) {
         int k = round % NW;
         for (int i = 0; i < NW; i++)
-            wk[i] = mkchan(sizeof(elem32), 0);
+            wk[i] = test_mkchan(sizeof(elem32), 0);
         elem32 e;
         memset(&e, 0, sizeof e);
 
@@ -495,7 +482,7 @@ static void woken_main(void *arg)
         atomic_store(&wk_result, 0);
         /* Replace the closed channel so the select blocks. */
         gort_chan_free(wk[k]);
-        wk[k] = mkchan(sizeof(elem32), 0);
+        wk[k] = test_mkchan(sizeof(elem32), 0);
         CHECK(gort_go(wk_send_selector, NULL) > 0);
         yield_until(&wk_entered, 1);
         CHECK_EQ(gort_chan_close(wk[k2]), 0);
@@ -514,9 +501,9 @@ static void woken_main(void *arg)
 TEST(select_blocked_woken_by_send_recv_close)
 {
     int procs = 1;
-    run_with(1, woken_main, &procs);
+    test_run_with(1, woken_main, &procs);
     procs = 2;
-    run_with(2, woken_main, &procs);
+    test_run_with(2, woken_main, &procs);
 }
 
 /* ---- stale sudogs: a select re-enqueued many times ----------------------------- */
@@ -545,9 +532,9 @@ static void stale_main(void *arg)
     (void)arg;
     long rounds = test_scale(10000, 3000, 1000);
     for (int i = 0; i < NST; i++)
-        st_c[i] = mkchan(sizeof(long), 0);
-    st_ack = mkchan(sizeof(long), 0);
-    st_go = mkchan(0, 0);
+        st_c[i] = test_mkchan(sizeof(long), 0);
+    st_ack = test_mkchan(sizeof(long), 0);
+    st_go = test_mkchan(0, 0);
     CHECK(gort_go(st_selector, (void *)(intptr_t)rounds) > 0);
     for (long r = 0; r < rounds; r++) {
         CHECK_EQ(gort_chan_send(st_c[r * 5 % NST], &r), 0);
@@ -568,9 +555,9 @@ static void stale_main(void *arg)
 
 TEST(select_stale_waiters_removed)
 {
-    run_with(1, stale_main, NULL);
-    run_with(2, stale_main, NULL);
-    run_with(4, stale_main, NULL);
+    test_run_with(1, stale_main, NULL);
+    test_run_with(2, stale_main, NULL);
+    test_run_with(4, stale_main, NULL);
 }
 
 /* Two senders race for one select waiting on both of their channels: exactly
@@ -599,9 +586,9 @@ static void duo_sender(void *arg)
 static void duo_main(void *arg)
 {
     (void)arg;
-    duo_a = mkchan(sizeof(long), 0);
-    duo_b = mkchan(sizeof(long), 0);
-    duo_res = mkchan(2 * sizeof(long), 0);
+    duo_a = test_mkchan(sizeof(long), 0);
+    duo_b = test_mkchan(sizeof(long), 0);
+    duo_res = test_mkchan(2 * sizeof(long), 0);
     long rounds = test_scale(20000, 5000, 2000);
     for (long r = 0; r < rounds; r++) {
         gort_wg_add(&duo_wg, 2);
@@ -626,8 +613,8 @@ static void duo_main(void *arg)
 
 TEST(select_two_senders_race_one_select)
 {
-    run_with(2, duo_main, NULL);
-    run_with(4, duo_main, NULL);
+    test_run_with(2, duo_main, NULL);
+    test_run_with(4, duo_main, NULL);
 }
 
 /* ---- fan-in and fan-out stress ------------------------------------------------- */
@@ -687,7 +674,7 @@ static void fan_setup(void)
     uint64_t total = (uint64_t)fc.nchan * (uint64_t)fc.per_chan;
     fan_c = calloc((size_t)(unsigned)fc.nchan, sizeof *fan_c);
     for (int i = 0; i < fc.nchan; i++)
-        fan_c[i] = mkchan(2 * sizeof(uint64_t), fc.cap);
+        fan_c[i] = test_mkchan(2 * sizeof(uint64_t), fc.cap);
     fan_seen = calloc(total, 1);
     atomic_store(&fan_sum, 0);
     atomic_store(&fan_xor, 0);
@@ -795,13 +782,13 @@ TEST(select_fan_in)
             fc.nchan = 16;
             fc.cap = caps[k];
             fc.per_chan = test_scale(5000, 1000, 300);
-            run_with(procs[p], fanin_main, NULL);
+            test_run_with(procs[p], fanin_main, NULL);
         }
     /* More cases than fit in select's on-stack arrays. */
     fc.nchan = 100;
     fc.cap = 0;
     fc.per_chan = test_scale(500, 100, 30);
-    run_with(2, fanin_main, NULL);
+    test_run_with(2, fanin_main, NULL);
 }
 
 TEST(select_fan_out)
@@ -813,12 +800,12 @@ TEST(select_fan_out)
             fc.nchan = 16;
             fc.cap = caps[k];
             fc.per_chan = test_scale(5000, 1000, 300);
-            run_with(procs[p], fanout_main, NULL);
+            test_run_with(procs[p], fanout_main, NULL);
         }
     fc.nchan = 100;
     fc.cap = 0;
     fc.per_chan = test_scale(500, 100, 30);
-    run_with(2, fanout_main, NULL);
+    test_run_with(2, fanout_main, NULL);
 }
 
 /* ---- selects racing with close ------------------------------------------------- */
@@ -897,7 +884,7 @@ static void rc_main(void *arg)
     int rounds = (int)test_scale(10, 4, 2);
     for (int round = 0; round < rounds; round++) {
         for (int j = 0; j < NRC; j++)
-            rc_c[j] = mkchan(sizeof(uint32_t), cap);
+            rc_c[j] = test_mkchan(sizeof(uint32_t), cap);
         rc_ok_sent = calloc((size_t)total, 1);
         rc_seen = calloc((size_t)total, 1);
         atomic_store(&rc_sent_ok, 0);
@@ -933,7 +920,7 @@ TEST(select_races_with_close)
             rc_senders = 16;
             rc_receivers = 4;
             rc_per_sender = (int)test_scale(2000, 500, 150);
-            run_with(procs[p], rc_main, &caps[k]);
+            test_run_with(procs[p], rc_main, &caps[k]);
         }
 }
 
@@ -966,21 +953,21 @@ static void eperm_main(void *arg)
 
 TEST(select_outside_goroutine_eperm)
 {
-    gort_chan *c = mkchan(sizeof(int), 1);
+    gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 3;
     CHECK_EQ(gort_chan_send(c, &v), 0);
     gort_case cs[1] = {rcase(c, &v)};
     CHECK_EQ(gort_select(cs, 1, 0), -EPERM);
     CHECK_EQ(gort_select(cs, 1, 1), -EPERM);
     CHECK_EQ(gort_chan_len(c), 1); /* nothing received */
-    run_with(2, eperm_main, c);
+    test_run_with(2, eperm_main, c);
     gort_chan_free(c);
 }
 
 static void einval_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 1);
+    gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 0;
     gort_case bad_op[1] = {{.chan = c, .op = 0, .elem = &v}};
     CHECK_EQ(gort_select(bad_op, 1, 0), -EINVAL);
@@ -994,7 +981,7 @@ static void einval_main(void *arg)
 
 TEST(select_einval)
 {
-    run_with(1, einval_main, NULL);
+    test_run_with(1, einval_main, NULL);
 }
 
 /* ---- many cases on one channel (past select's on-stack arrays) ------------------ */
@@ -1013,7 +1000,7 @@ static void many_sender(void *arg)
 static void many_same_main(void *arg)
 {
     (void)arg;
-    gort_chan *c = mkchan(sizeof(int), 3);
+    gort_chan *c = test_mkchan(sizeof(int), 3);
     int vals[NMANY];
     gort_case cs[NMANY];
     for (int i = 0; i < NMANY; i++)
@@ -1032,7 +1019,7 @@ static void many_same_main(void *arg)
 
     /* Unbuffered, blocked with 100 sudogs on one channel, woken by a sender:
      * afterwards not one is left. */
-    c = mkchan(sizeof(int), 0);
+    c = test_mkchan(sizeof(int), 0);
     for (int i = 0; i < NMANY; i++)
         cs[i] = rcase(c, &vals[i]);
     for (int round = 0; round < 20; round++) {
@@ -1052,6 +1039,6 @@ static void many_same_main(void *arg)
 
 TEST(select_many_cases_one_channel)
 {
-    run_with(1, many_same_main, NULL);
-    run_with(2, many_same_main, NULL);
+    test_run_with(1, many_same_main, NULL);
+    test_run_with(2, many_same_main, NULL);
 }

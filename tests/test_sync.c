@@ -9,22 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void run_with(int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs};
-    CHECK_EQ(gort_run(&cfg, fn, arg), 0);
-}
-
-static void wait_until_only_main(void)
-{
-    /* Bounded by a generous minute (not a timing assertion: a leaked
-     * goroutine fails here naming the count instead of hanging). */
-    int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
-    while (gort_num_goroutines() != 1 && gort_now() < give_up)
-        gort_yield();
-    CHECK_EQ(gort_num_goroutines(), 1);
-}
-
 /* ---- Mutex -------------------------------------------------------------- */
 
 static gort_mutex counter_mu; /* zero value: ready to use */
@@ -63,7 +47,7 @@ static void counter_main(void *arg)
 TEST(mutex_protects_counter)
 {
     long n = test_scale(100000, 20000, 10000);
-    run_with(2, counter_main, &n);
+    test_run_with(2, counter_main, &n);
     CHECK_EQ(counter, 8 * n);
 }
 
@@ -71,10 +55,10 @@ TEST(mutex_protects_counter_many_procs)
 {
     long n = test_scale(50000, 10000, 5000);
     counter = 0;
-    run_with(4, counter_main, &n);
+    test_run_with(4, counter_main, &n);
     CHECK_EQ(counter, 8 * n);
     counter = 0;
-    run_with(1, counter_main, &n);
+    test_run_with(1, counter_main, &n);
     CHECK_EQ(counter, 8 * n);
 }
 
@@ -99,7 +83,7 @@ static void trylock_main(void *arg)
     /* Held by main: another goroutine can't take it either. */
     int64_t id = gort_go(trylock_other, &mu);
     CHECK(id > 0);
-    wait_until_only_main();
+    test_wait_until_only_main();
     gort_mutex_unlock(&mu);
     CHECK_EQ(gort_mutex_trylock(&mu), 1);
     gort_mutex_unlock(&mu);
@@ -107,7 +91,7 @@ static void trylock_main(void *arg)
 
 TEST(mutex_trylock)
 {
-    run_with(2, trylock_main, NULL);
+    test_run_with(2, trylock_main, NULL);
 }
 
 static gort_mutex handoff_mu;
@@ -142,9 +126,9 @@ static void handoff_main(void *arg)
 
 TEST(mutex_waiter_wakes_on_unlock)
 {
-    run_with(1, handoff_main, NULL);
+    test_run_with(1, handoff_main, NULL);
     atomic_store(&handoff_state, 0);
-    run_with(2, handoff_main, NULL);
+    test_run_with(2, handoff_main, NULL);
 }
 
 /* Many goroutines park on one mutex held by main, then all get it in turn. */
@@ -180,7 +164,7 @@ static void crowd_main(void *arg)
 TEST(mutex_many_waiters)
 {
     int n = (int)test_scale(10000, 5000, 500);
-    run_with(2, crowd_main, &n);
+    test_run_with(2, crowd_main, &n);
 }
 
 /* ---- WaitGroup ----------------------------------------------------------- */
@@ -201,7 +185,7 @@ static void wg_zero_main(void *arg)
 
 TEST(wg_wait_zero_returns)
 {
-    run_with(1, wg_zero_main, NULL);
+    test_run_with(1, wg_zero_main, NULL);
 }
 
 static gort_waitgroup tree_wg;
@@ -237,7 +221,7 @@ static void wg_tree_main(void *arg)
 
 TEST(wg_add_done_from_many_goroutines)
 {
-    run_with(0, wg_tree_main, NULL);
+    test_run_with(0, wg_tree_main, NULL);
 }
 
 static atomic_int round_done;
@@ -264,7 +248,7 @@ static void wg_reuse_main(void *arg)
 
 TEST(wg_reuse_across_rounds)
 {
-    run_with(2, wg_reuse_main, NULL);
+    test_run_with(2, wg_reuse_main, NULL);
 }
 
 static gort_waitgroup multi_wg;
@@ -300,8 +284,8 @@ static void wg_multi_main(void *arg)
 
 TEST(wg_many_waiters)
 {
-    run_with(1, wg_multi_main, NULL);
-    run_with(4, wg_multi_main, NULL);
+    test_run_with(1, wg_multi_main, NULL);
+    test_run_with(4, wg_multi_main, NULL);
 }
 
 /* ---- Fatal misuse ------------------------------------------------------------- */
@@ -431,10 +415,10 @@ static void syscall_main(void *arg)
 TEST(syscall_blocking_read_lets_others_run)
 {
     /* With one P, the others can only run if the reader's P is handed off. */
-    run_with(1, syscall_main, NULL);
+    test_run_with(1, syscall_main, NULL);
     atomic_store(&sys_reader_started, 0);
     atomic_store(&sys_flag, 0);
-    run_with(2, syscall_main, NULL);
+    test_run_with(2, syscall_main, NULL);
 }
 
 static void syscall_main_blocks_itself(void *arg)
@@ -459,7 +443,7 @@ static void syscall_main_blocks_itself(void *arg)
 
 TEST(syscall_in_main_goroutine)
 {
-    run_with(1, syscall_main_blocks_itself, NULL);
+    test_run_with(1, syscall_main_blocks_itself, NULL);
 }
 
 #define NBLOCKED 8
@@ -512,7 +496,7 @@ static void many_syscalls_main(void *arg)
         CHECK_EQ(write(many_pipes[i][1], &c, 1), 1);
     }
     gort_wg_wait(&many_readers_done);
-    wait_until_only_main();
+    test_wait_until_only_main();
     for (int i = 0; i < NBLOCKED; i++) {
         close(many_pipes[i][0]);
         close(many_pipes[i][1]);
@@ -521,7 +505,7 @@ static void many_syscalls_main(void *arg)
 
 TEST(syscall_many_blocked_threads)
 {
-    run_with(2, many_syscalls_main, NULL);
+    test_run_with(2, many_syscalls_main, NULL);
 }
 
 static void errno_main(void *arg)
@@ -538,7 +522,7 @@ static void errno_main(void *arg)
 
 TEST(syscall_errno_before_exit)
 {
-    run_with(2, errno_main, NULL);
+    test_run_with(2, errno_main, NULL);
 }
 
 TEST(syscall_outside_goroutine_noop)
@@ -546,7 +530,7 @@ TEST(syscall_outside_goroutine_noop)
     gort_syscall_enter();
     gort_syscall_exit();
     int ran = 0;
-    run_with(1, wg_zero_main, &ran);
+    test_run_with(1, wg_zero_main, &ran);
     gort_syscall_enter();
     gort_syscall_exit();
 }
@@ -582,5 +566,5 @@ static void bounce_main(void *arg)
 
 TEST(syscall_enter_exit_many_goroutines)
 {
-    run_with(2, bounce_main, NULL);
+    test_run_with(2, bounce_main, NULL);
 }

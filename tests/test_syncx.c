@@ -11,12 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void run_with(int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs};
-    CHECK_EQ(gort_run(&cfg, fn, arg), 0);
-}
-
 /* One P and no preemption: a goroutine that bumps *ctr right before a
  * blocking call has parked in it once the counter is seen. */
 static void yield_until(atomic_int *ctr, int n)
@@ -92,8 +86,8 @@ static void share_main(void *arg)
 
 TEST(rwmutex_readers_share)
 {
-    run_with(2, share_main, NULL);
-    run_with(1, share_main, NULL);
+    test_run_with(2, share_main, NULL);
+    test_run_with(1, share_main, NULL);
 }
 
 /* ---- RWMutex: writers exclusive --------------------------------------------- */
@@ -168,9 +162,9 @@ static void ex_main(void *arg)
 TEST(rwmutex_writers_exclusive)
 {
     long n = test_scale(20000, 5000, 2000);
-    run_with(1, ex_main, &n);
-    run_with(2, ex_main, &n);
-    run_with(4, ex_main, &n);
+    test_run_with(1, ex_main, &n);
+    test_run_with(2, ex_main, &n);
+    test_run_with(4, ex_main, &n);
 }
 
 /* ---- RWMutex: try semantics, zero value --------------------------------------- */
@@ -213,8 +207,8 @@ static void rw_try_main(void *arg)
 
 TEST(rwmutex_try_semantics)
 {
-    run_with(1, rw_try_main, NULL);
-    run_with(2, rw_try_main, NULL);
+    test_run_with(1, rw_try_main, NULL);
+    test_run_with(2, rw_try_main, NULL);
 }
 
 /* ---- RWMutex: a waiting writer keeps new readers out ---------------------------- */
@@ -298,9 +292,9 @@ static void wp_main(void *arg)
 TEST(rwmutex_pending_writer_blocks_readers)
 {
     int procs = 1;
-    run_with(1, wp_main, &procs);
+    test_run_with(1, wp_main, &procs);
     procs = 2;
-    run_with(2, wp_main, &procs);
+    test_run_with(2, wp_main, &procs);
 }
 
 /* A stream of overlapping readers does not starve a writer. */
@@ -341,9 +335,9 @@ static void st_main(void *arg)
 
 TEST(rwmutex_writer_not_starved)
 {
-    run_with(1, st_main, NULL);
-    run_with(2, st_main, NULL);
-    run_with(4, st_main, NULL);
+    test_run_with(1, st_main, NULL);
+    test_run_with(2, st_main, NULL);
+    test_run_with(4, st_main, NULL);
 }
 
 /* ---- RWMutex: fatal misuse ------------------------------------------------------ */
@@ -458,9 +452,9 @@ static void once_main(void *arg)
 TEST(once_runs_exactly_once)
 {
     for (int i = 0; i < 10; i++) {
-        run_with(4, once_main, NULL);
-        run_with(2, once_main, NULL);
-        run_with(1, once_main, NULL);
+        test_run_with(4, once_main, NULL);
+        test_run_with(2, once_main, NULL);
+        test_run_with(1, once_main, NULL);
     }
 }
 
@@ -530,7 +524,7 @@ static void cv_signal_main(void *arg)
 
 TEST(cond_signal_wakes_one)
 {
-    run_with(1, cv_signal_main, NULL);
+    test_run_with(1, cv_signal_main, NULL);
 }
 
 static void cv_broadcast_main(void *arg)
@@ -561,9 +555,9 @@ static void cv_broadcast_main(void *arg)
 TEST(cond_broadcast_wakes_all)
 {
     int procs = 1;
-    run_with(1, cv_broadcast_main, &procs);
+    test_run_with(1, cv_broadcast_main, &procs);
     procs = 2;
-    run_with(2, cv_broadcast_main, &procs);
+    test_run_with(2, cv_broadcast_main, &procs);
 }
 
 /* Bounded queue with two conds: a lost signal hangs it. */
@@ -661,9 +655,9 @@ static void q_main(void *arg)
 TEST(cond_no_lost_signal)
 {
     q_per_producer = test_scale(50000, 10000, 3000);
-    run_with(1, q_main, NULL);
-    run_with(2, q_main, NULL);
-    run_with(4, q_main, NULL);
+    test_run_with(1, q_main, NULL);
+    test_run_with(2, q_main, NULL);
+    test_run_with(4, q_main, NULL);
 }
 
 /* A foreign thread waits on a cond; goroutines signal it, and the reverse. */
@@ -718,8 +712,8 @@ static void fc_main(void *arg)
 
 TEST(cond_foreign_thread)
 {
-    run_with(1, fc_main, NULL);
-    run_with(2, fc_main, NULL);
+    test_run_with(1, fc_main, NULL);
+    test_run_with(2, fc_main, NULL);
 }
 
 /* ---- Mutex starvation mode -------------------------------------------------------- */
@@ -794,7 +788,7 @@ static void starve_main(void *arg)
 TEST(mutex_starvation_mode_fifo)
 {
     for (int i = 0; i < 5; i++)
-        run_with(1, starve_main, NULL);
+        test_run_with(1, starve_main, NULL);
 }
 
 /* ---- zero values ---------------------------------------------------------------- */
@@ -871,8 +865,8 @@ static void zero_main(void *arg)
 
 TEST(sync_zero_values)
 {
-    run_with(1, zero_main, NULL);
-    run_with(2, zero_main, NULL);
+    test_run_with(1, zero_main, NULL);
+    test_run_with(2, zero_main, NULL);
 }
 
 /* ---- Mutex: starvation mode entered and left under load --------------------------- */
@@ -918,8 +912,8 @@ static void ld_main(void *arg)
 
 TEST(mutex_starvation_under_load)
 {
-    run_with(2, ld_main, NULL);
-    run_with(4, ld_main, NULL);
+    test_run_with(2, ld_main, NULL);
+    test_run_with(4, ld_main, NULL);
 }
 
 /* ---- RWMutex from a foreign thread ------------------------------------------------ */
@@ -993,6 +987,6 @@ static void fr_main(void *arg)
 
 TEST(rwmutex_foreign_thread)
 {
-    run_with(1, fr_main, NULL);
-    run_with(2, fr_main, NULL);
+    test_run_with(1, fr_main, NULL);
+    test_run_with(2, fr_main, NULL);
 }
