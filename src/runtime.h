@@ -420,7 +420,6 @@ stack gort__stackalloc(P *pp);                  /* cannot fail: backed by a cred
 void gort__stackfree(P *pp, stack st);
 void gort__stackcache_flush(P *pp);             /* P destroyed: give everything back */
 bool gort__stack_guard_hit(uintptr_t addr);      /* addr is in some guard page */
-size_t gort__stack_guard_mode(void);            /* 1 uffd, 2 mprotect */
 
 /* ---- runq.c ------------------------------------------------------------- */
 
@@ -520,7 +519,7 @@ void gort__sema_reset(void);
 void gort__entersyscall(void);
 void gort__exitsyscall(void);
 int64_t gort__nanotime(void);
-void gort__schedtrace(bool detailed);
+void gort__schedtrace(void);
 void gort__sysmon(void);
 void gort__sysmonwake_locked(bool deep_only);
 void gort__handoffp(P *pp);

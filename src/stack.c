@@ -122,8 +122,6 @@ void gort__stackpool_destroy(void) {
     pool.uffd = -1;
 }
 
-size_t gort__stack_guard_mode(void) { return (size_t)pool.mode; }
-
 /* Maps one more chunk and guards every slot in it. pool.lock held.
  * Every failure is reported here, at reservation time, never when a G is
  * about to run. */

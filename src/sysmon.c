@@ -149,7 +149,7 @@ void gort__sysmon(void) {
         if (gort__debug_schedtrace > 0 &&
             lasttrace + (int64_t)gort__debug_schedtrace * 1000000 <= now) {
             lasttrace = now;
-            gort__schedtrace(false);
+            gort__schedtrace();
         }
     }
 }

@@ -14,8 +14,7 @@
 
 #include "runtime.h"
 
-void gort__schedtrace(bool detailed) {
-    (void)detailed;
+void gort__schedtrace(void) {
     char buf[4096];
     int64_t now = gort__nanotime();
     gort__lock(&gort__sched.lock);
