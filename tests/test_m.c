@@ -212,3 +212,26 @@ TEST(runtime_view_is_right_after_every_yield) {
      * above. What is checked is that the view was right each time. */
     printf("# %d moves between Ms observed\n", atomic_load(&bounce_moves));
 }
+
+/* Every goroutine asleep and no thread that could wake one: Go's verdict,
+ * one line, then abort. (Under TSan the sanitizer's own thread exists, so
+ * the runtime cannot rule out a waker and rightly stays silent.) */
+static void deadlock_main(void *arg) {
+    (void)arg;
+    gort_waitgroup never = { 0 };
+    gort_wg_add(&never, 1);
+    gort_wg_wait(&never);
+}
+
+static void deadlock_child(void) {
+    gort_config cfg = { .maxprocs = 2 };
+    gort_run(&cfg, deadlock_main, NULL);
+    _exit(0);
+}
+
+TEST(deadlock_is_reported) {
+    if (test_tsan())
+        return;
+    CHECK(test_expect_death(deadlock_child, "all goroutines are asleep - deadlock!"));
+    CHECK(test_expect_death(deadlock_child, "main goroutine: sync.WaitGroup.Wait"));
+}
