@@ -17,6 +17,8 @@
  */
 #include <gort.h>
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,12 +77,6 @@ static void consumer(void *arg)
     gort_wg_done(&consumers_wg);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int start(void (*fn)(void *), void *arg)
 {
     int64_t id = gort_go(fn, arg);
@@ -136,14 +132,5 @@ static void bench_main(void *arg)
 int main(void)
 {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    int rc = gort_run(&cfg, bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, BENCH_NAME ": gort_run: %s\n", strerror(-rc));
-        return 1;
-    }
-    if (failed)
-        return 1;
-    qsort(ns_per_op, REPS, sizeof ns_per_op[0], cmp_double);
-    printf("RESULT " BENCH_NAME " %.2f ns/item\n", ns_per_op[REPS / 2]);
-    return 0;
+    return bench_report(BENCH_NAME, gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/item");
 }

@@ -14,6 +14,8 @@
  */
 #include <gort.h>
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,12 +64,6 @@ static void pong(void *arg)
     gort_wg_done(&wg);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void bench_main(void *arg)
 {
     (void)arg;
@@ -100,16 +96,5 @@ static void bench_main(void *arg)
 int main(void)
 {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    int rc = gort_run(&cfg, bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, BENCH_NAME ": gort_run: %s\n", strerror(-rc));
-        return 1;
-    }
-    if (failed) {
-        fprintf(stderr, BENCH_NAME ": FAILED (a wrong value came back, or a call failed)\n");
-        return 1;
-    }
-    qsort(ns_per_op, REPS, sizeof ns_per_op[0], cmp_double);
-    printf("RESULT " BENCH_NAME " %.2f ns/roundtrip\n", ns_per_op[REPS / 2]);
-    return 0;
+    return bench_report(BENCH_NAME, gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/roundtrip");
 }

@@ -21,6 +21,8 @@
  */
 #include <gort.h>
 
+#include "bench.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,12 +84,6 @@ static void skynet(void *arg)
         die("send", EPIPE);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void bench_main(void *arg)
 {
     (void)arg;
@@ -126,13 +122,5 @@ int main(void)
     gort_config cfg = { .maxprocs = MAXPROCS };
     int rc = gort_run(&cfg, bench_main, NULL);
     free(nodes);
-    if (rc < 0) {
-        fprintf(stderr, "skynet: gort_run: %s\n", strerror(-rc));
-        return 1;
-    }
-    if (failed)
-        return 1;
-    qsort(ms_per_run, REPS, sizeof ms_per_run[0], cmp_double);
-    printf("RESULT skynet %.2f ms/run\n", ms_per_run[REPS / 2]);
-    return 0;
+    return bench_report("skynet", rc, failed, ms_per_run, REPS, "ms/run");
 }

@@ -13,6 +13,8 @@
  */
 #include <gort.h>
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +31,6 @@ static void worker(void *arg)
 {
     (void)arg;
     gort_wg_done(&wg);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void bench_main(void *arg)
@@ -63,14 +59,5 @@ static void bench_main(void *arg)
 int main(void)
 {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    int rc = gort_run(&cfg, bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "spawn: gort_run: %s\n", strerror(-rc));
-        return 1;
-    }
-    if (failed)
-        return 1;
-    qsort(ns_per_op, REPS, sizeof ns_per_op[0], cmp_double);
-    printf("RESULT spawn %.2f ns/goroutine\n", ns_per_op[REPS / 2]);
-    return 0;
+    return bench_report("spawn", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/goroutine");
 }

@@ -12,6 +12,8 @@
  */
 #include <gort.h>
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +32,6 @@ static void yielder(void *arg)
     for (int i = 0; i < N; i++)
         gort_yield();
     gort_wg_done(&wg);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void bench_main(void *arg)
@@ -62,14 +58,5 @@ static void bench_main(void *arg)
 int main(void)
 {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    int rc = gort_run(&cfg, bench_main, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "yield: gort_run: %s\n", strerror(-rc));
-        return 1;
-    }
-    if (failed)
-        return 1;
-    qsort(ns_per_op, REPS, sizeof ns_per_op[0], cmp_double);
-    printf("RESULT yield %.2f ns/yield\n", ns_per_op[REPS / 2]);
-    return 0;
+    return bench_report("yield", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/yield");
 }
