@@ -25,6 +25,7 @@
 schedt   gort__sched;
 int32_t  gort__ncpu;
 uint32_t gort__running;
+uint32_t gort__rungen;
 int32_t  gort__debug_schedtrace;
 int32_t  gort__debug_mtrace;
 
@@ -98,6 +99,7 @@ static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, in
 }
 
 static void teardown(void) {
+    xadd(&gort__rungen, 1);   /* even: every goroutine of this run is gone */
     gort__sema_reset();
     gort__allgs_free();
     gort__pfree_all();
@@ -125,6 +127,7 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     }
 
     memset(&gort__sched, 0, sizeof gort__sched);
+    xadd(&gort__rungen, 1);   /* odd: running */
     gort__sched.maxmcount = maxm;
     gort__sched.starttime = gort__nanotime();
     gort__ncpu = getproccount();

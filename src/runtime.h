@@ -311,6 +311,10 @@ extern int32_t  gort__nallp;      /* Ps allocated (>= gomaxprocs) */
 extern int32_t  gort__gomaxprocs; /* atomic */
 extern int32_t  gort__ncpu;
 extern uint32_t gort__running;    /* atomic: a runtime is up */
+/* Run generation: odd while a runtime runs (set before the first goroutine
+ * exists), even once gort_run has torn it down; a new run makes it odd
+ * again. Lets a channel tell waiters of an ended run from live ones. */
+extern uint32_t gort__rungen;     /* atomic */
 
 /* Debug settings from $GORT_DEBUG. */
 extern int32_t  gort__debug_schedtrace;   /* ms; 0 off */
