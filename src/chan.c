@@ -44,10 +44,45 @@ void gort__waitq_enqueue(waitq *q, sudog *sg) {
     q->last = sg;
 }
 
+/* Takes s off whichever of c's queues holds it; nothing if none does (a
+ * waker already dequeued it). A sudog inside a queue unlinks without
+ * knowing which; at an end, the queue is the one whose end it is. */
+static void chan_unqueue(gort_chan *c, sudog *s) {
+    waitq *q = &c->sendq;
+    if (c->recvq.first == s || c->recvq.last == s)
+        q = &c->recvq;
+    gort__waitq_remove(q, s);
+}
+
+/* The waker that dequeued sgp has just claimed its selecting goroutine
+ * (c->lock held). The goroutine's other sudogs on this same channel leave
+ * with it: when it wakes it cleans up only the other channels and never
+ * touches this one again, so c may be freed as soon as the match is made,
+ * as after a plain send or receive. (Go's selectgo relocks every channel
+ * in its pass 3; its garbage collector keeps a channel alive for that.)
+ * The sudogs of one select are linked in lock order through waitlink, so
+ * this channel's are adjacent. They were written before the goroutine
+ * released c->lock, and stay put until it is readied. */
+static __attribute__((noinline)) void selclaim(sudog *sgp) {
+    gort_chan *c = sgp->c;
+    bool seen = false;
+    for (sudog *s = sgp->g->waiting; s; s = s->waitlink) {
+        if (s->c != c) {
+            if (seen)
+                break;
+            continue;
+        }
+        seen = true;
+        if (s != sgp)
+            chan_unqueue(c, s);
+    }
+}
+
 /* Takes the first waiter that can still be woken. A goroutine in select
  * waits on several channels at once; the first case to fire claims it with
- * a CAS on selectdone, and the other channels skip its stale sudogs until
- * it comes back to remove them. */
+ * a CAS on selectdone (and takes its other sudogs off this channel, see
+ * selclaim), and the other channels skip its stale sudogs until it comes
+ * back to remove them. */
 sudog *gort__waitq_dequeue(waitq *q) {
     for (;;) {
         sudog *sgp = q->first;
@@ -62,8 +97,11 @@ sudog *gort__waitq_dequeue(waitq *q) {
             store_relaxed(&q->first, y);
             sgp->next = NULL;
         }
-        if (sgp->isSelect && !cas(&sgp->g->selectdone, 0, 1))
-            continue;
+        if (sgp->isSelect) {
+            if (!cas(&sgp->g->selectdone, 0, 1))
+                continue;
+            selclaim(sgp);
+        }
         return sgp;
     }
 }

@@ -10,9 +10,11 @@
  * 3. Otherwise (unless non-blocking) pass 2: enqueue a sudog on every
  *    channel, park, and let selparkcommit release the locks once parked.
  *    The first case to fire claims the goroutine (selectdone CAS in
- *    waitq_dequeue) and readies it with that case's sudog in g->param.
- * 4. Pass 3: relock everything and take our sudogs off the channels that
- *    did not fire.
+ *    waitq_dequeue), takes all of its sudogs off that channel, and readies
+ *    it with that case's sudog in g->param.
+ * 4. Pass 3: relock the channels that did not fire and take our sudogs off
+ *    them. The one that fired is never touched again: as after a plain
+ *    send or receive, its owner may free it the moment the match is made.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,23 +24,27 @@
 
 #define MAXCASES 65536
 
-static void sellock(gort_case *cases, const uint16_t *lockorder, int n) {
+/* Locks every channel of the select once, in lock order, but skip (the
+ * channel that fired, which pass 3 must not touch; NULL: none). */
+static void sellock(gort_case *cases, const uint16_t *lockorder, int n, gort_chan *skip) {
     gort_chan *c = NULL;
     for (int i = 0; i < n; i++) {
         gort_chan *c0 = cases[lockorder[i]].chan;
         if (c0 != c) {
             c = c0;
-            gort__lock(&c->lock);
+            if (c != skip)
+                gort__lock(&c->lock);
         }
     }
 }
 
-static void selunlock(gort_case *cases, const uint16_t *lockorder, int n) {
+static void selunlock(gort_case *cases, const uint16_t *lockorder, int n, gort_chan *skip) {
     for (int i = n - 1; i >= 0; i--) {
         gort_chan *c = cases[lockorder[i]].chan;
         if (i > 0 && c == cases[lockorder[i - 1]].chan)
             continue;   /* unlocked on the next iteration */
-        gort__unlock(&c->lock);
+        if (c != skip)
+            gort__unlock(&c->lock);
     }
 }
 
@@ -122,7 +128,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
         gort__throw("selectgo: woken with no cases");
     }
 
-    sellock(cases, lockorder, norder);
+    sellock(cases, lockorder, norder, NULL);
 
     /* Pass 1: look for something that can proceed now. */
     for (int k = 0; k < norder; k++) {
@@ -148,7 +154,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
                 }
                 sg->elem = NULL;
                 sg->success = true;
-                selunlock(cases, lockorder, norder);
+                selunlock(cases, lockorder, norder, NULL);
                 gort__sudog_ready(sg);
                 cas->ok = 1;
                 return casi;
@@ -160,12 +166,12 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
                 if (++c->recvx == c->dataqsiz)
                     c->recvx = 0;
                 store_relaxed(&c->qcount, c->qcount - 1);
-                selunlock(cases, lockorder, norder);
+                selunlock(cases, lockorder, norder, NULL);
                 cas->ok = 1;
                 return casi;
             }
             if (c->closed) {
-                selunlock(cases, lockorder, norder);
+                selunlock(cases, lockorder, norder, NULL);
                 if (cas->elem && c->elemsize)
                     memset(cas->elem, 0, c->elemsize);
                 cas->ok = 0;
@@ -173,7 +179,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
             }
         } else {
             if (c->closed) {
-                selunlock(cases, lockorder, norder);
+                selunlock(cases, lockorder, norder, NULL);
                 return -EPIPE;
             }
             if ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
@@ -181,7 +187,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
                     memcpy(sg->elem, cas->elem, c->elemsize);
                 sg->elem = NULL;
                 sg->success = true;
-                selunlock(cases, lockorder, norder);
+                selunlock(cases, lockorder, norder, NULL);
                 gort__sudog_ready(sg);
                 return casi;
             }
@@ -191,14 +197,14 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
                 if (++c->sendx == c->dataqsiz)
                     c->sendx = 0;
                 store_relaxed(&c->qcount, c->qcount + 1);
-                selunlock(cases, lockorder, norder);
+                selunlock(cases, lockorder, norder, NULL);
                 return casi;
             }
         }
     }
 
     if (!block) {
-        selunlock(cases, lockorder, norder);
+        selunlock(cases, lockorder, norder, NULL);
         return -EAGAIN;
     }
 
@@ -225,11 +231,14 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
     gp->param = NULL;
     gort__gopark(selparkcommit, NULL, waitReasonSelect);
 
-    /* Woken: one case fired. Relock and take the others back. */
-    sellock(cases, lockorder, norder);
-    store_relaxed(&gp->selectdone, 0);
+    /* Woken: one case fired. Its waker took every sudog of ours off that
+     * channel (chan.c, selclaim), and the channel may already be freed:
+     * relock and clean up only the others. */
     sudog *fired = gp->param;
     gp->param = NULL;
+    gort_chan *firedc = fired->c;
+    sellock(cases, lockorder, norder, firedc);
+    store_relaxed(&gp->selectdone, 0);
     int casi = -1;
     bool success = false;
     sudog *sglist = gp->waiting;
@@ -244,6 +253,8 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
             /* Already dequeued by the goroutine that woke us. */
             casi = lockorder[k];
             success = sglist->success;
+        } else if (sglist->c == firedc) {
+            /* Taken off with it. */
         } else if (cas->op == GORT_SEND) {
             gort__waitq_remove(&cas->chan->sendq, sglist);
         } else {
@@ -256,7 +267,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
     }
     if (casi < 0)
         gort__throw("selectgo: bad wakeup");
-    selunlock(cases, lockorder, norder);
+    selunlock(cases, lockorder, norder, firedc);
     if (cases[casi].op == GORT_SEND)
         return success ? casi : -EPIPE;
     cases[casi].ok = success ? 1 : 0;
