@@ -16,9 +16,17 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+/* This header's release: gort_version() returns the library's, as
+ * "MAJOR.MINOR.PATCH". The shared library's soname changes with MAJOR. */
+#define GORT_VERSION_MAJOR 0
+#define GORT_VERSION_MINOR 2
+#define GORT_VERSION_PATCH 0
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+const char *gort_version(void);   /* "0.2.0": the library's version, as a string */
 
 /* ---- Runtime ------------------------------------------------------------ */
 

@@ -365,3 +365,52 @@ gort_chan *test_mkchan(size_t elem, size_t cap)
     CHECK_EQ(gort_chan_len(c), 0);
     return c;
 }
+
+/* The run a test_expect_fatal child makes: set before the fork. */
+static struct {
+    gort_config cfg;
+    int has_cfg;
+    void (*main_fn)(void *);
+    void *arg;
+} fatal_run;
+
+static void fatal_child(void)
+{
+    int r = gort_run(fatal_run.has_cfg ? &fatal_run.cfg : NULL, fatal_run.main_fn,
+                     fatal_run.arg);
+    say("test_expect_fatal: gort_run returned %d: no fatal error\n", r);
+}
+
+int test_expect_fatal(const gort_config *cfg, void (*main_fn)(void *), void *arg,
+                      const char *expected_substring)
+{
+    fatal_run.has_cfg = cfg != NULL;
+    if (cfg)
+        fatal_run.cfg = *cfg;
+    fatal_run.main_fn = main_fn;
+    fatal_run.arg = arg;
+    return test_expect_death(fatal_child, expected_substring);
+}
+
+void test_yield_until(atomic_int *ctr, int n)
+{
+    for (long i = 0; i < 100000000L && atomic_load(ctr) < n; i++)
+        gort_yield();
+    CHECK(atomic_load(ctr) >= n);
+}
+
+void test_yield_n(int n)
+{
+    for (int i = 0; i < n; i++)
+        gort_yield();
+}
+
+gort_case test_rcase(gort_chan *c, void *elem)
+{
+    return (gort_case){.chan = c, .op = GORT_RECV, .elem = elem, .ok = -1};
+}
+
+gort_case test_scase(gort_chan *c, void *elem)
+{
+    return (gort_case){.chan = c, .op = GORT_SEND, .elem = elem, .ok = -1};
+}

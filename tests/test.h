@@ -12,6 +12,7 @@
 #ifndef GORT_TEST_H
 #define GORT_TEST_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,26 @@ int test_expect_death(void (*fn)(void), const char *expected_substring);
 
 /* Helpers shared by the black-box tests. */
 #include <gort.h>
+
+/* For tests of fatal errors, the usual case: runs gort_run(cfg, main_fn, arg)
+ * (cfg may be NULL) in a forked child and returns 1 if the child died with
+ * expected_substring on its stderr, as test_expect_death does. A gort_run
+ * that returns instead is reported, and counts as no death. Call it
+ * outside gort_run. */
+int test_expect_fatal(const gort_config *cfg, void (*main_fn)(void *), void *arg,
+                      const char *expected_substring);
+
+/* Yields until *ctr reaches n, or fails after 10^8 yields. On one P (there
+ * is no preemption), a goroutine that bumps a counter right before a
+ * blocking call has parked in it by the time the counter is seen. */
+void test_yield_until(atomic_int *ctr, int n);
+
+/* gort_yield, n times. */
+void test_yield_n(int n);
+
+/* Select cases: receive into elem, or send from elem; ok preset to -1. */
+gort_case test_rcase(gort_chan *c, void *elem);
+gort_case test_scase(gort_chan *c, void *elem);
 
 /* gort_run(fn, arg) with maxprocs Ps; the run must succeed. */
 void test_run_with(int maxprocs, void (*fn)(void *), void *arg);

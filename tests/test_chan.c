@@ -1,30 +1,13 @@
-/* Black-box tests of gort channels (Go's chan semantics). */
+/* Black-box tests of gort channels (Go's chan semantics): unbuffered
+ * hand-off, buffered FIFO, element sizes, close, try operations, errors. */
 #define _GNU_SOURCE
 #include <gort.h>
 #include "test.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
-
-/* Yields until *ctr reaches n. On one P (there is no preemption), a
- * goroutine that bumps a counter right before a blocking channel operation
- * has parked in it by the time the counter is seen. */
-static void yield_until(atomic_int *ctr, int n)
-{
-    for (long i = 0; i < 100000000L && atomic_load(ctr) < n; i++)
-        gort_yield();
-    CHECK(atomic_load(ctr) >= n);
-}
-
-static void yield_n(int n)
-{
-    for (int i = 0; i < n; i++)
-        gort_yield();
-}
 
 /* ---- Unbuffered hand-off ---------------------------------------------------- */
 
@@ -49,8 +32,8 @@ static void handoff_main(void *arg)
     atomic_store(&ho_done, 0);
     gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(ho_sender, c) > 0);
-    yield_until(&ho_started, 1);
-    yield_n(100);
+    test_yield_until(&ho_started, 1);
+    test_yield_n(100);
     /* No receiver yet: the send cannot have completed. */
     CHECK_EQ(atomic_load(&ho_done), 0);
     CHECK_EQ(gort_chan_len(c), 0);
@@ -62,7 +45,7 @@ static void handoff_main(void *arg)
         CHECK_EQ(v, i);
         CHECK_EQ(gort_chan_len(c), 0);
     }
-    yield_until(&ho_done, 2);
+    test_yield_until(&ho_done, 2);
     CHECK_EQ(gort_chan_tryrecv(c, &v), -EAGAIN);
     gort_chan_free(c);
 }
@@ -329,7 +312,7 @@ static void close_wakes_main(void *arg)
         gort_wg_add(&cw_wg, NWAIT);
         for (int i = 0; i < NWAIT; i++)
             CHECK(gort_go(cw_receiver, c) > 0);
-        yield_until(&cw_entered, NWAIT);
+        test_yield_until(&cw_entered, NWAIT);
         if (procs == 1)
             CHECK_EQ(atomic_load(&cw_zero), 0); /* all parked */
         CHECK_EQ(gort_chan_close(c), 0);
@@ -349,7 +332,7 @@ static void close_wakes_main(void *arg)
         gort_wg_add(&cw_wg, NWAIT);
         for (int i = 0; i < NWAIT; i++)
             CHECK(gort_go(cw_sender, c) > 0);
-        yield_until(&cw_entered, NWAIT);
+        test_yield_until(&cw_entered, NWAIT);
         if (procs == 1)
             CHECK_EQ(atomic_load(&cw_epipe), 0);
         CHECK_EQ(gort_chan_close(c), 0);
@@ -473,15 +456,15 @@ static void try_main(void *arg)
     CHECK_EQ(gort_chan_tryrecv(c, &v), -EAGAIN);
     /* A parked receiver makes trysend succeed (one P: parked for sure). */
     CHECK(gort_go(try_receiver, c) > 0);
-    yield_until(&try_entered, 1);
+    test_yield_until(&try_entered, 1);
     v = 77;
     CHECK_EQ(gort_chan_trysend(c, &v), 0);
-    yield_n(10);
+    test_yield_n(10);
     CHECK_EQ(atomic_load(&try_got), 1);
     CHECK_EQ(gort_chan_trysend(c, &v), -EAGAIN);
     /* A parked sender makes tryrecv succeed. */
     CHECK(gort_go(try_sender, c) > 0);
-    yield_until(&try_entered, 2);
+    test_yield_until(&try_entered, 2);
     v = 0;
     CHECK_EQ(gort_chan_tryrecv(c, &v), 1);
     CHECK_EQ(v, 88);
@@ -599,14 +582,8 @@ static void free_waited_main(void *arg)
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(fw_receiver, c) > 0);
-    yield_until(&fw_entered, 1); /* one P: it is parked in recv */
+    test_yield_until(&fw_entered, 1); /* one P: it is parked in recv */
     gort_chan_free(c);
-}
-
-static void free_waited_child(void)
-{
-    gort_config cfg = {.maxprocs = 1};
-    gort_run(&cfg, free_waited_main, NULL);
 }
 
 static void fw_sender(void *arg)
@@ -623,457 +600,13 @@ static void free_waited_sender_main(void *arg)
     int v = 0;
     CHECK_EQ(gort_chan_send(c, &v), 0);
     CHECK(gort_go(fw_sender, c) > 0);
-    yield_until(&fw_entered, 1);
+    test_yield_until(&fw_entered, 1);
     gort_chan_free(c);
-}
-
-static void free_waited_sender_child(void)
-{
-    gort_config cfg = {.maxprocs = 1};
-    gort_run(&cfg, free_waited_sender_main, NULL);
 }
 
 TEST(chan_free_with_waiter_fatal)
 {
-    CHECK(test_expect_death(free_waited_child, "gort_chan_free"));
-    CHECK(test_expect_death(free_waited_sender_child, "gort_chan_free"));
-}
-
-/* ---- races between close and send/recv ------------------------------------ */
-
-typedef struct race_cfg {
-    size_t cap;
-    int senders, receivers, per_sender;
-} race_cfg;
-
-static race_cfg rc;
-static gort_chan *race_c;
-static atomic_uchar *race_ok_sent;    /* per value: its send returned 0 */
-static atomic_uchar *race_seen;       /* per value: times received */
-static atomic_long race_sent_ok, race_received;
-static gort_waitgroup race_wg;
-
-static void race_sender(void *arg)
-{
-    int s = (int)(intptr_t)arg;
-    for (int i = 0; i < rc.per_sender; i++) {
-        uint32_t v = (uint32_t)(s * rc.per_sender + i);
-        int r = gort_chan_send(race_c, &v);
-        if (r == 0) {
-            atomic_store(&race_ok_sent[v], 1);
-            atomic_fetch_add(&race_sent_ok, 1);
-        } else {
-            CHECK_EQ(r, -EPIPE);
-        }
-    }
-    gort_wg_done(&race_wg);
-}
-
-static void race_receiver(void *arg)
-{
-    (void)arg;
-    uint32_t v;
-    int r;
-    while ((r = gort_chan_recv(race_c, &v)) == 1) {
-        CHECK(v < (uint32_t)(rc.senders * rc.per_sender));
-        CHECK_EQ(atomic_fetch_add(&race_seen[v], 1), 0);
-        atomic_fetch_add(&race_received, 1);
-    }
-    CHECK_EQ(r, 0);
-    CHECK_EQ(v, 0);
-    gort_wg_done(&race_wg);
-}
-
-static void race_closer(void *arg)
-{
-    long after = (long)(intptr_t)arg;
-    while (atomic_load(&race_received) < after)
-        gort_yield();
-    CHECK_EQ(gort_chan_close(race_c), 0);
-    gort_wg_done(&race_wg);
-}
-
-static void race_main(void *arg)
-{
-    (void)arg;
-    int total = rc.senders * rc.per_sender;
-    int rounds = (int)test_scale(20, 5, 3);
-    for (int round = 0; round < rounds; round++) {
-        race_c = test_mkchan(sizeof(uint32_t), rc.cap);
-        race_ok_sent = calloc((size_t)total, 1);
-        race_seen = calloc((size_t)total, 1);
-        atomic_store(&race_sent_ok, 0);
-        atomic_store(&race_received, 0);
-        gort_wg_add(&race_wg, rc.senders + rc.receivers + 1);
-        /* Close somewhere between the start and (roughly) the end. */
-        long after = (long)total * round / rounds;
-        CHECK(gort_go(race_closer, (void *)(intptr_t)after) > 0);
-        for (int i = 0; i < rc.receivers; i++)
-            CHECK(gort_go(race_receiver, NULL) > 0);
-        for (int i = 0; i < rc.senders; i++)
-            CHECK(gort_go(race_sender, (void *)(intptr_t)i) > 0);
-        gort_wg_wait(&race_wg);
-        CHECK_EQ(atomic_load(&race_received), atomic_load(&race_sent_ok));
-        for (int v = 0; v < total; v++)
-            if (atomic_load(&race_seen[v]) != atomic_load(&race_ok_sent[v]))
-                CHECK_EQ(atomic_load(&race_seen[v]), atomic_load(&race_ok_sent[v]));
-        CHECK_EQ(gort_chan_len(race_c), 0);
-        gort_chan_free(race_c);
-        free(race_ok_sent);
-        free(race_seen);
-    }
-}
-
-TEST(chan_close_races_send_recv)
-{
-    size_t caps[] = {0, 1, 16};
-    int procs[] = {1, 2, 4};
-    for (int k = 0; k < 3; k++) {
-        for (int p = 0; p < 3; p++) {
-            rc.cap = caps[k];
-            rc.senders = 16;
-            rc.receivers = 4;
-            rc.per_sender = (int)test_scale(2000, 500, 200);
-            test_run_with(procs[p], race_main, NULL);
-        }
-    }
-}
-
-/* ---- many producers x many consumers, checksums ---------------------------- */
-
-typedef struct mpmc_cfg {
-    size_t cap;
-    int producers, consumers;
-    long per_producer;
-} mpmc_cfg;
-
-static mpmc_cfg mc;
-static gort_chan *mpmc_c;
-static atomic_uchar *mpmc_seen;
-static atomic_ulong mpmc_sum, mpmc_xor;
-static atomic_long mpmc_count;
-static gort_waitgroup mpmc_prod_wg, mpmc_cons_wg;
-
-/* Distinct values that are not just 0..n-1: index i maps to value(i). */
-static uint64_t mpmc_value(uint64_t i) { return i * 0x9E3779B97F4A7C15ull ^ (i << 7); }
-
-static void mpmc_producer(void *arg)
-{
-    long p = (long)(intptr_t)arg;
-    for (long i = 0; i < mc.per_producer; i++) {
-        uint64_t idx = (uint64_t)(p * mc.per_producer + i);
-        uint64_t msg[2] = {idx, mpmc_value(idx)};
-        CHECK_EQ(gort_chan_send(mpmc_c, msg), 0);
-    }
-    gort_wg_done(&mpmc_prod_wg);
-}
-
-static void mpmc_consumer(void *arg)
-{
-    (void)arg;
-    uint64_t msg[2], sum = 0, x = 0;
-    long n = 0;
-    uint64_t total = (uint64_t)mc.producers * (uint64_t)mc.per_producer;
-    while (gort_chan_recv(mpmc_c, msg) == 1) {
-        CHECK(msg[0] < total);
-        CHECK(msg[1] == mpmc_value(msg[0]));
-        CHECK_EQ(atomic_fetch_add(&mpmc_seen[msg[0]], 1), 0);
-        sum += msg[1];
-        x ^= msg[1];
-        n++;
-    }
-    atomic_fetch_add(&mpmc_sum, sum);
-    atomic_fetch_xor(&mpmc_xor, x);
-    atomic_fetch_add(&mpmc_count, n);
-    gort_wg_done(&mpmc_cons_wg);
-}
-
-static void mpmc_main(void *arg)
-{
-    (void)arg;
-    uint64_t total = (uint64_t)mc.producers * (uint64_t)mc.per_producer;
-    mpmc_c = test_mkchan(2 * sizeof(uint64_t), mc.cap);
-    mpmc_seen = calloc(total, 1);
-    atomic_store(&mpmc_sum, 0);
-    atomic_store(&mpmc_xor, 0);
-    atomic_store(&mpmc_count, 0);
-    gort_wg_add(&mpmc_prod_wg, mc.producers);
-    gort_wg_add(&mpmc_cons_wg, mc.consumers);
-    for (int i = 0; i < mc.consumers; i++)
-        CHECK(gort_go(mpmc_consumer, NULL) > 0);
-    for (int i = 0; i < mc.producers; i++)
-        CHECK(gort_go(mpmc_producer, (void *)(intptr_t)i) > 0);
-    gort_wg_wait(&mpmc_prod_wg);
-    CHECK_EQ(gort_chan_close(mpmc_c), 0);
-    gort_wg_wait(&mpmc_cons_wg);
-
-    uint64_t sum = 0, x = 0;
-    for (uint64_t i = 0; i < total; i++) {
-        sum += mpmc_value(i);
-        x ^= mpmc_value(i);
-        if (atomic_load(&mpmc_seen[i]) != 1)
-            CHECK_EQ(atomic_load(&mpmc_seen[i]), 1);
-    }
-    CHECK_EQ(atomic_load(&mpmc_count), total);
-    CHECK(atomic_load(&mpmc_sum) == sum);
-    CHECK(atomic_load(&mpmc_xor) == x);
-    gort_chan_free(mpmc_c);
-    free(mpmc_seen);
-}
-
-TEST(chan_mpmc_checksums)
-{
-    size_t caps[] = {0, 1, 16, 1024};
-    int procs[] = {1, 2, 4};
-    for (int k = 0; k < 4; k++) {
-        for (int p = 0; p < 3; p++) {
-            mc.cap = caps[k];
-            mc.producers = 8;
-            mc.consumers = 8;
-            mc.per_producer = test_scale(20000, 4000, 1000);
-            test_run_with(procs[p], mpmc_main, NULL);
-        }
-    }
-}
-
-TEST(chan_mpmc_many_goroutines)
-{
-    /* Lots of producers and consumers parked at once. */
-    size_t caps[] = {0, 16};
-    for (int k = 0; k < 2; k++) {
-        mc.cap = caps[k];
-        mc.producers = (int)test_scale(1000, 500, 200);
-        mc.consumers = (int)test_scale(1000, 500, 200);
-        mc.per_producer = test_scale(100, 40, 20);
-        test_run_with(2, mpmc_main, NULL);
-    }
-}
-
-/* ---- ping-pong ---------------------------------------------------------------- */
-
-static gort_chan *ping, *pong;
-
-static void ponger(void *arg)
-{
-    long n = (long)(intptr_t)arg, v;
-    for (long i = 0; i < n; i++) {
-        CHECK_EQ(gort_chan_recv(ping, &v), 1);
-        CHECK_EQ(v, 2 * i);
-        v++;
-        CHECK_EQ(gort_chan_send(pong, &v), 0);
-    }
-}
-
-static void pingpong_main(void *arg)
-{
-    long n = *(long *)arg;
-    for (int cap = 0; cap <= 1; cap++) {
-        ping = test_mkchan(sizeof(long), (size_t)cap);
-        pong = test_mkchan(sizeof(long), (size_t)cap);
-        CHECK(gort_go(ponger, (void *)(intptr_t)n) > 0);
-        int64_t t0 = gort_now();
-        long v = 0;
-        for (long i = 0; i < n; i++) {
-            CHECK_EQ(gort_chan_send(ping, &v), 0);
-            CHECK_EQ(gort_chan_recv(pong, &v), 1);
-            CHECK_EQ(v, 2 * i + 1);
-            v++;
-        }
-        CHECK_EQ(v, 2 * n);
-        int64_t dt = gort_now() - t0;
-        (void)dt; /* measured only */
-        gort_chan_free(ping);
-        gort_chan_free(pong);
-    }
-}
-
-TEST(chan_ping_pong)
-{
-    long n = test_scale(100000, 20000, 10000);
-    test_run_with(1, pingpong_main, &n);
-    test_run_with(2, pingpong_main, &n);
-}
-
-/* ---- daisy chain -------------------------------------------------------------- */
-
-typedef struct dlink {
-    gort_chan *left, *right;
-} dlink;
-
-static void daisy(void *arg)
-{
-    dlink *l = arg;
-    long v;
-    CHECK_EQ(gort_chan_recv(l->right, &v), 1);
-    v++;
-    CHECK_EQ(gort_chan_send(l->left, &v), 0);
-}
-
-static void daisy_main(void *arg)
-{
-    int n = *(int *)arg;
-    gort_chan **chans = calloc((size_t)n + 1, sizeof *chans);
-    dlink *links = calloc((size_t)n, sizeof *links);
-    for (int i = 0; i <= n; i++)
-        chans[i] = test_mkchan(sizeof(long), 0);
-    for (int i = 0; i < n; i++) {
-        links[i].left = chans[i];
-        links[i].right = chans[i + 1];
-        CHECK(gort_go(daisy, &links[i]) > 0);
-    }
-    long v = 1;
-    CHECK_EQ(gort_chan_send(chans[n], &v), 0);
-    CHECK_EQ(gort_chan_recv(chans[0], &v), 1);
-    CHECK_EQ(v, 1 + n);
-    for (int i = 0; i <= n; i++)
-        gort_chan_free(chans[i]);
-    free(chans);
-    free(links);
-}
-
-TEST(chan_daisy_chain)
-{
-    int n = (int)test_scale(10000, 10000, 1000);
-    test_run_with(1, daisy_main, &n);
-    test_run_with(4, daisy_main, &n);
-}
-
-/* ---- a foreign pthread on one side ----------------------------------------- */
-
-typedef struct foreign_arg {
-    gort_chan *c, *done;
-    long n;
-} foreign_arg;
-
-static void *foreign_sender(void *p)
-{
-    foreign_arg *a = p;
-    CHECK_EQ(gort_id(), 0);
-    for (long i = 0; i < a->n; i++)
-        CHECK_EQ(gort_chan_send(a->c, &i), 0);
-    CHECK_EQ(gort_chan_close(a->c), 0);
-    return NULL;
-}
-
-static void *foreign_receiver(void *p)
-{
-    foreign_arg *a = p;
-    long v, sum = 0, count = 0;
-    while (gort_chan_recv(a->c, &v) == 1) {
-        sum += v;
-        count++;
-    }
-    long res[2] = {sum, count};
-    CHECK_EQ(gort_chan_send(a->done, res), 0); /* foreign send to a goroutine */
-    return NULL;
-}
-
-static gort_waitgroup fg_wg;
-
-static void foreign_goroutine_sender(void *arg)
-{
-    foreign_arg *a = arg;
-    for (long i = 0; i < a->n; i++)
-        CHECK_EQ(gort_chan_send(a->c, &i), 0);
-    gort_wg_done(&fg_wg);
-}
-
-static void join_thread(pthread_t t)
-{
-    gort_syscall_enter();
-    int r = pthread_join(t, NULL);
-    gort_syscall_exit();
-    CHECK_EQ(r, 0);
-}
-
-static void foreign_main(void *arg)
-{
-    (void)arg;
-    long n = test_scale(20000, 5000, 2000);
-    for (size_t cap = 0; cap <= 4; cap += 4) {
-        /* Thread sends, goroutine receives. */
-        foreign_arg a = {.c = test_mkchan(sizeof(long), cap), .n = n};
-        pthread_t t;
-        CHECK_EQ(pthread_create(&t, NULL, foreign_sender, &a), 0);
-        long v, expect = 0;
-        while (gort_chan_recv(a.c, &v) == 1) {
-            CHECK_EQ(v, expect);
-            expect++;
-        }
-        CHECK_EQ(expect, n);
-        join_thread(t);
-        gort_chan_free(a.c);
-
-        /* Goroutines send, thread receives; the thread reports on a channel. */
-        foreign_arg b = {.c = test_mkchan(sizeof(long), cap), .done = test_mkchan(2 * sizeof(long), 0),
-                         .n = n};
-        CHECK_EQ(pthread_create(&t, NULL, foreign_receiver, &b), 0);
-        gort_wg_add(&fg_wg, 4);
-        for (int i = 0; i < 4; i++)
-            CHECK(gort_go(foreign_goroutine_sender, &b) > 0);
-        gort_wg_wait(&fg_wg);
-        CHECK_EQ(gort_chan_close(b.c), 0);
-        long res[2];
-        CHECK_EQ(gort_chan_recv(b.done, res), 1);
-        CHECK_EQ(res[0], 4 * (n * (n - 1) / 2));
-        CHECK_EQ(res[1], 4 * n);
-        join_thread(t);
-        gort_chan_free(b.c);
-        gort_chan_free(b.done);
-    }
-}
-
-TEST(chan_foreign_thread)
-{
-    test_run_with(1, foreign_main, NULL);
-    test_run_with(2, foreign_main, NULL);
-}
-
-/* A foreign thread blocked in recv and one blocked in send are woken by close. */
-static atomic_int fc_entered;
-
-static void *foreign_blocked_recv(void *p)
-{
-    gort_chan *c = p;
-    long v = 7;
-    atomic_fetch_add(&fc_entered, 1);
-    CHECK_EQ(gort_chan_recv(c, &v), 0);
-    CHECK_EQ(v, 0);
-    return NULL;
-}
-
-static void *foreign_blocked_send(void *p)
-{
-    gort_chan *c = p;
-    long v = 7;
-    atomic_fetch_add(&fc_entered, 1);
-    CHECK_EQ(gort_chan_send(c, &v), -EPIPE);
-    return NULL;
-}
-
-static void foreign_close_main(void *arg)
-{
-    (void)arg;
-    atomic_store(&fc_entered, 0);
-    gort_chan *r = test_mkchan(sizeof(long), 0), *s = test_mkchan(sizeof(long), 1);
-    long v = 1;
-    CHECK_EQ(gort_chan_send(s, &v), 0); /* full: the thread's send blocks */
-    pthread_t t1, t2;
-    CHECK_EQ(pthread_create(&t1, NULL, foreign_blocked_recv, r), 0);
-    CHECK_EQ(pthread_create(&t2, NULL, foreign_blocked_send, s), 0);
-    yield_until(&fc_entered, 2);
-    CHECK_EQ(gort_chan_close(r), 0);
-    CHECK_EQ(gort_chan_close(s), 0);
-    join_thread(t1);
-    join_thread(t2);
-    CHECK_EQ(gort_chan_recv(s, &v), 1);
-    CHECK_EQ(v, 1);
-    CHECK_EQ(gort_chan_recv(s, &v), 0);
-    gort_chan_free(r);
-    gort_chan_free(s);
-}
-
-TEST(chan_foreign_thread_close)
-{
-    test_run_with(2, foreign_close_main, NULL);
+    gort_config cfg = {.maxprocs = 1};
+    CHECK(test_expect_fatal(&cfg, free_waited_main, NULL, "gort_chan_free"));
+    CHECK(test_expect_fatal(&cfg, free_waited_sender_main, NULL, "gort_chan_free"));
 }

@@ -95,12 +95,7 @@ static void recurse_many_main(void *arg)
         CHECK(gort_go(recurse_child, arg) > 0);
     recurse_main(arg);
     gort_wg_wait(&recurse_wg);
-    /* Bounded by a generous minute (not a timing assertion: a leaked
-     * goroutine fails here naming the count instead of hanging). */
-    int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
-    while (gort_num_goroutines() != 1 && gort_now() < give_up)
-        gort_yield();
-    CHECK_EQ(gort_num_goroutines(), 1);
+    test_wait_until_only_main();
 }
 
 TEST(stack_default_deep_recursion)
@@ -208,36 +203,21 @@ static void overflow_main(void *arg)
     gort_wg_wait(&wg); /* never done: the overflow ends the process */
 }
 
-static void overflow_child(void)
-{
-    gort_run(NULL, overflow_main, NULL);
-}
-
-static void overflow_child_1m(void)
-{
-    gort_config cfg = {.stack_size = 1024 * KiB};
-    gort_run(&cfg, overflow_main, NULL);
-}
-
-static void overflow_in_main_child(void)
-{
-    gort_run(NULL, overflow_goroutine, NULL);
-}
-
 TEST(stack_overflow_fatal)
 {
-    CHECK(test_expect_death(overflow_child, "stack overflow"));
-    CHECK(test_expect_death(overflow_child, "goroutine"));
+    CHECK(test_expect_fatal(NULL, overflow_main, NULL, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, overflow_main, NULL, "goroutine"));
 }
 
 TEST(stack_overflow_fatal_configured_size)
 {
-    CHECK(test_expect_death(overflow_child_1m, "stack overflow"));
+    gort_config cfg = {.stack_size = 1024 * KiB};
+    CHECK(test_expect_fatal(&cfg, overflow_main, NULL, "stack overflow"));
 }
 
 TEST(stack_overflow_fatal_main_goroutine)
 {
-    CHECK(test_expect_death(overflow_in_main_child, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, overflow_goroutine, NULL, "stack overflow"));
 }
 
 /* One frame larger than the whole stack, touched from the top down as a
@@ -256,12 +236,7 @@ static void big_frame_main(void *arg)
     big_frame();
 }
 
-static void big_frame_child(void)
-{
-    gort_run(NULL, big_frame_main, NULL);
-}
-
 TEST(stack_overflow_big_frame)
 {
-    CHECK(test_expect_death(big_frame_child, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, big_frame_main, NULL, "stack overflow"));
 }

@@ -106,14 +106,9 @@ static void limit_main(void *arg) {
     par_spin(&par_a);
 }
 
-static void limit_child(void) {
-    gort_config cfg = { .maxprocs = 2, .max_threads = 2 };
-    gort_run(&cfg, limit_main, NULL);
-    _exit(0);
-}
-
 TEST(thread_limit_is_fatal_and_named) {
-    CHECK(test_expect_death(limit_child, "2-thread limit"));
+    gort_config cfg = { .maxprocs = 2, .max_threads = 2 };
+    CHECK(test_expect_fatal(&cfg, limit_main, NULL, "2-thread limit"));
 }
 
 TEST(max_threads_below_two_is_einval) {
@@ -223,15 +218,10 @@ static void deadlock_main(void *arg) {
     gort_wg_wait(&never);
 }
 
-static void deadlock_child(void) {
-    gort_config cfg = { .maxprocs = 2 };
-    gort_run(&cfg, deadlock_main, NULL);
-    _exit(0);
-}
-
 TEST(deadlock_is_reported) {
     if (test_tsan())
         return;
-    CHECK(test_expect_death(deadlock_child, "all goroutines are asleep - deadlock!"));
-    CHECK(test_expect_death(deadlock_child, "main goroutine: sync.WaitGroup.Wait"));
+    gort_config cfg = { .maxprocs = 2 };
+    CHECK(test_expect_fatal(&cfg, deadlock_main, NULL, "all goroutines are asleep - deadlock!"));
+    CHECK(test_expect_fatal(&cfg, deadlock_main, NULL, "main goroutine: sync.WaitGroup.Wait"));
 }
