@@ -64,11 +64,17 @@ void gort__pidleput(P *pp) {
     xadd(&gort__sched.npidle, 1);
 }
 
+/* A P leaving the idle list is about to run goroutines: if sysmon sleeps
+ * because every P was idle, it is woken to watch this one's time slices
+ * and system calls (Go wakes it on exitsyscall and starttheworld; here
+ * every way out of idleness passes through this function). */
 P *gort__pidleget(void) {
     P *pp = gort__sched.pidle;
     if (pp) {
         gort__sched.pidle = pp->link;
         xadd(&gort__sched.npidle, -1);
+        if (load_relaxed(&gort__sched.sysmonwait))
+            gort__sysmonwake_locked(true);
     }
     return pp;
 }

@@ -207,7 +207,8 @@ struct p {
     int32_t    id;
     uint32_t   status;       /* P status; CAS'd by syscall exit and STW */
     P         *link;         /* on sched.pidle */
-    uint32_t   schedtick;    /* incremented on every scheduler call */
+    uint32_t   schedtick;    /* a new time slice began (relaxed: sysmon reads it) */
+    uint32_t   preempt;      /* atomic; the slice is over (set by sysmon, see schedule1) */
     uint32_t   syscalltick;  /* incremented on every system call */
     M         *m;            /* back-link to the M holding it */
 
@@ -240,6 +241,8 @@ struct p {
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {
+        uint32_t schedtick;
+        int64_t  schedwhen;
         uint32_t syscalltick;
         int64_t  syscallwhen;
     } sysmontick;

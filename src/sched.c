@@ -239,8 +239,26 @@ void gort__execute(M *mp, G *gp, bool inheritTime) {
     gp->m = mp;
     gort__casgstatus(gp, Grunnable, Grunning);
     if (!inheritTime)
-        mp->p->schedtick++;
+        store_relaxed(&mp->p->schedtick, mp->p->schedtick + 1);
     gort__gogo(mp, gp);
+}
+
+/* The time slice of pp has lasted longer than forcePreemptNS (sysmon saw
+ * schedtick stand still). Go would preempt the running G; gort cannot, but
+ * a slice only outlives its G through runnext: a chain of Gs that ready
+ * each other (a ping-pong pair) inherits it for ever, and nothing else on
+ * the P, not even the global queue, would run again. So at this scheduling
+ * point the chain loses its place: runnext goes to the tail of the local
+ * queue and the next G starts a new slice, the 61st-tick look at the global
+ * queue included. The pair still runs, after what was queued before it. */
+static void endslice(P *pp) {
+    store_relaxed(&pp->preempt, 0);
+    G *next = load_relaxed(&pp->runnext);
+    if (next && cas(&pp->runnext, next, NULL))
+        gort__runqput(pp, next, false);
+    store_relaxed(&pp->schedtick, pp->schedtick + 1);
+    if (pp->schedtick % 61 != 0)
+        store_relaxed(&pp->schedtick, pp->schedtick + 61 - pp->schedtick % 61);
 }
 
 /* One round of the scheduler: find a runnable G and execute it. Every
@@ -252,6 +270,8 @@ static G *schedule1(M *mp, bool *inheritTime) {
     if (load_acq(&gort__sched.gcwaiting) || load_acq(&gort__sched.shutdown) || mp->p == NULL)
         return findrunnable(mp, inheritTime);
     P *pp = mp->p;
+    if (unlikely(load_relaxed(&pp->preempt)))
+        endslice(pp);
     if (pp->schedtick % 61 == 0 && load_relaxed(&gort__sched.runqsize) > 0) {
         gort__lock(&gort__sched.lock);
         gp = gort__globrunqget(pp, 1);

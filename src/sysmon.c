@@ -83,14 +83,31 @@ void gort__handoffp(P *pp) {
     gort__unlock(&gort__sched.lock);
 }
 
+/* Go's forcePreemptNS: the time slice a G (or a runnext chain) may hold. */
+#define forcePreemptNS (10 * 1000 * 1000)
+
 /* Takes Ps from goroutines that have been in a system call since sysmon
- * last looked. Returns how many it took. */
+ * last looked, and ends time slices that have run too long. Returns how
+ * many Ps it took. */
 static int retake(int64_t now) {
     int n = 0;
     int32_t np = load_acq(&gort__gomaxprocs);
     for (int32_t i = 0; i < np; i++) {
         P *pp = gort__allp[i];
-        if (load_acq(&pp->status) != Psyscall)
+        uint32_t s = load_acq(&pp->status);
+        if (s == Prunning) {
+            /* A slice that has lasted forcePreemptNS is ended at the P's
+             * next scheduling point (endslice in sched.c). */
+            uint32_t t = load_relaxed(&pp->schedtick);
+            if (pp->sysmontick.schedtick != t) {
+                pp->sysmontick.schedtick = t;
+                pp->sysmontick.schedwhen = now;
+            } else if (pp->sysmontick.schedwhen + forcePreemptNS <= now) {
+                store_relaxed(&pp->preempt, 1);
+            }
+            continue;
+        }
+        if (s != Psyscall)
             continue;
         /* Retake only after a full sysmon tick in the same call. */
         uint32_t t = load_relaxed(&pp->syscalltick);
