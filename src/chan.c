@@ -21,6 +21,11 @@
  * and has removed itself from every queue. So a blocking operation
  * allocates nothing. A thread that is not a goroutine may send and receive
  * too: its sudog carries a note and it sleeps on the futex.
+ *
+ * A channel outlives gort_run, the goroutines blocked on it at the end of a
+ * run do not: their stacks are unmapped. Every locked operation goes
+ * through gort__chanlock, which drops such waiters unread, keeping the
+ * threads among them (chan.h, struct gort_chan).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,7 +88,62 @@ static __attribute__((noinline)) void selclaim(sudog *sgp) {
  * a CAS on selectdone (and takes its other sudogs off this channel, see
  * selclaim), and the other channels skip its stale sudogs until it comes
  * back to remove them. */
-sudog *gort__waitq_dequeue(waitq *q) {
+/* The thread-waiter list kept beside q (see struct gort_chan). */
+static inline waitq *threadq(gort_chan *c, waitq *q) {
+    return q == &c->recvq ? &c->trecvq : &c->tsendq;
+}
+
+/* A thread's sudog joins q's thread list too, at its tail. */
+static void threadq_push(gort_chan *c, waitq *q, sudog *sg) {
+    waitq *t = threadq(c, q);
+    sg->waitlink = NULL;
+    if (t->last)
+        t->last->waitlink = sg;
+    else
+        t->first = sg;
+    t->last = sg;
+}
+
+/* A thread's sudog left q from its head: threads leave no other way (only
+ * select removes from the middle, and threads cannot select), so it heads
+ * the thread list too. */
+static __attribute__((noinline)) void threadq_pop(gort_chan *c, waitq *q, sudog *sg) {
+    waitq *t = threadq(c, q);
+    if (t->first != sg)
+        gort__throw("chan: thread waiter out of order");
+    t->first = sg->waitlink;
+    if (t->first == NULL)
+        t->last = NULL;
+    sg->waitlink = NULL;
+}
+
+/* Rebuilds q from its thread list alone: the goroutine waiters in it are
+ * from an ended run, and their memory is gone. */
+static void waitq_rebuild(waitq *q, waitq *t) {
+    sudog *prev = NULL;
+    for (sudog *s = t->first; s; s = s->waitlink) {
+        s->prev = prev;
+        if (prev)
+            prev->next = s;
+        prev = s;
+    }
+    if (prev)
+        prev->next = NULL;
+    store_relaxed(&q->first, t->first);
+    q->last = prev;
+}
+
+/* Called by gort__chanlock (c->lock held) when c has waiters from another
+ * run generation than the current one: that run has ended, so its
+ * goroutines' sudogs, on their unmapped stacks, are dropped unread. Any
+ * thread waiters are kept, in their order. */
+void gort__chan_reap(gort_chan *c) {
+    waitq_rebuild(&c->recvq, &c->trecvq);
+    waitq_rebuild(&c->sendq, &c->tsendq);
+    c->gen = load_relaxed(&gort__rungen);
+}
+
+sudog *gort__waitq_dequeue(gort_chan *c, waitq *q) {
     for (;;) {
         sudog *sgp = q->first;
         if (sgp == NULL)
@@ -97,7 +157,9 @@ sudog *gort__waitq_dequeue(waitq *q) {
             store_relaxed(&q->first, y);
             sgp->next = NULL;
         }
-        if (sgp->isSelect) {
+        if (sgp->g == NULL)
+            threadq_pop(c, q, sgp);
+        else if (sgp->isSelect) {
             if (!cas(&sgp->g->selectdone, 0, 1))
                 continue;
             selclaim(sgp);
@@ -169,6 +231,9 @@ static bool chanblock(gort_chan *c, waitq *q, void *ep, waitReason reason) {
     mysg.elem = ep;
     mysg.c = c;
     gort__waitq_enqueue(q, &mysg);
+    c->gen = load_relaxed(&gort__rungen);
+    if (gp == NULL)
+        threadq_push(c, q, &mysg);
     if (gp) {
         gp->param = NULL;
         gort__gopark(chanparkcommit, &c->lock, reason);
@@ -181,7 +246,7 @@ static bool chanblock(gort_chan *c, waitq *q, void *ep, waitReason reason) {
 }
 
 static inline void *chanbuf(gort_chan *c, uint32_t i) {
-    return c->buf + (size_t)i * c->elemsize;
+    return (char *)(c + 1) + (size_t)i * c->elemsize;
 }
 
 static inline void elemcopy(gort_chan *c, void *dst, const void *src) {
@@ -205,15 +270,19 @@ GORT_API int gort_chan_make(gort_chan **out, size_t elem_size, size_t cap) {
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if (cap > UINT32_MAX / 2 || (elem_size && cap > (SIZE_MAX - sizeof(gort_chan)) / elem_size))
+    if (elem_size > UINT32_MAX || cap > UINT32_MAX / 2 ||
+        (elem_size && cap > (SIZE_MAX - sizeof(gort_chan) - 63) / elem_size))
         return -EINVAL;
-    size_t bufsize = elem_size * cap;
-    gort_chan *c = calloc(1, sizeof *c + bufsize);
+    /* The header on a cache line of its own: what a send or receive
+     * touches is its first line, shared with nothing else. */
+    size_t size = (sizeof(gort_chan) + elem_size * cap + 63) & ~(size_t)63;
+    gort_chan *c = aligned_alloc(64, size);
     if (c == NULL)
         return -ENOMEM;
-    c->elemsize = elem_size;
+    memset(c, 0, size);
+    c->elemsize = (uint32_t)elem_size;
     c->dataqsiz = (uint32_t)cap;
-    c->buf = (char *)(c + 1);
+    c->gen = load_relaxed(&gort__rungen);
     *out = c;
     return 0;
 }
@@ -224,14 +293,14 @@ GORT_API size_t gort_chan_cap(gort_chan *c) { return c ? c->dataqsiz : 0; }
 GORT_API void gort_chan_free(gort_chan *c) {
     if (c == NULL)
         return;
-    /* Once gort_run has returned, any waiters were abandoned with their
-     * runtime: freeing the channel is then the right thing to do. */
-    if (load_acq(&gort__running)) {
-        gort__lock(&c->lock);
-        if (c->recvq.first || c->sendq.first)
-            gort__fatal("gort_chan_free: channel %p freed while goroutines wait on it", (void *)c);
-        gort__unlock(&c->lock);
-    }
+    /* Waiters of an ended run are dropped by chanlock: once gort_run has
+     * returned, its goroutines no longer count. Live ones, goroutines of
+     * the run in progress or threads, would touch freed memory. */
+    gort__chanlock(c);
+    if (c->recvq.first || c->sendq.first)
+        gort__fatal("gort_chan_free: channel %p freed while goroutines or threads wait on it",
+                    (void *)c);
+    gort__unlock(&c->lock);
     free(c);
 }
 
@@ -255,12 +324,12 @@ int gort__chansend(gort_chan *c, const void *ep, bool block) {
     if (!block && !load_relaxed(&c->closed) && gort__chan_full(c))
         return -EAGAIN;
 
-    gort__lock(&c->lock);
+    gort__chanlock(c);
     if (c->closed) {
         gort__unlock(&c->lock);
         return -EPIPE;
     }
-    sudog *sg = gort__waitq_dequeue(&c->recvq);
+    sudog *sg = gort__waitq_dequeue(c, &c->recvq);
     if (sg) {
         /* A receiver waits: pass the value directly, bypassing the buffer. */
         chansend_direct(c, sg, ep);
@@ -322,7 +391,7 @@ int gort__chanrecv(gort_chan *c, void *ep, bool block) {
         }
     }
 
-    gort__lock(&c->lock);
+    gort__chanlock(c);
     if (c->closed) {
         if (c->qcount == 0) {
             gort__unlock(&c->lock);
@@ -330,7 +399,7 @@ int gort__chanrecv(gort_chan *c, void *ep, bool block) {
             return 0;
         }
     } else {
-        sudog *sg = gort__waitq_dequeue(&c->sendq);
+        sudog *sg = gort__waitq_dequeue(c, &c->sendq);
         if (sg) {
             chanrecv_direct(c, sg, ep);
             return 1;
@@ -361,7 +430,7 @@ int gort__chanrecv(gort_chan *c, void *ep, bool block) {
 GORT_API int gort_chan_close(gort_chan *c) {
     if (c == NULL)
         return -EINVAL;
-    gort__lock(&c->lock);
+    gort__chanlock(c);
     if (c->closed) {
         gort__unlock(&c->lock);
         return -EPIPE;
@@ -371,14 +440,14 @@ GORT_API int gort_chan_close(gort_chan *c) {
     /* Collect every waiter, then wake them after dropping the lock. */
     sudog *list = NULL;
     sudog *sg;
-    while ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
+    while ((sg = gort__waitq_dequeue(c, &c->recvq)) != NULL) {
         elemclr(c, sg->elem);
         sg->elem = NULL;
         sg->success = false;
         sg->next = list;
         list = sg;
     }
-    while ((sg = gort__waitq_dequeue(&c->sendq)) != NULL) {
+    while ((sg = gort__waitq_dequeue(c, &c->sendq)) != NULL) {
         sg->elem = NULL;
         sg->success = false;   /* senders return -EPIPE */
         sg->next = list;

@@ -11,6 +11,18 @@ typedef struct waitq {
     sudog *last;
 } waitq;
 
+/*
+ * Waiters left behind by an ended run. When gort_run returns, goroutines
+ * still blocked on a channel are abandoned and their stacks, where their
+ * sudogs live, are unmapped. The channel does not know; so it records the
+ * run generation (gort__rungen) of the goroutines in its queues, and the
+ * first locked operation that finds waiters from another generation drops
+ * them without reading them (chanlock). Threads that are not goroutines may
+ * wait in the same queues and must be kept: each queue's thread waiters are
+ * also linked, oldest first, through their sudog's waitlink into a second
+ * list (threads never select, so waitlink is free), which is all live memory,
+ * and the queue is rebuilt from it.
+ */
 struct gort_chan {
     gort_lock lock;      /* protects every field below but elemsize and dataqsiz */
     uint32_t  closed;    /* written under lock; read lock-free by fast paths */
@@ -18,11 +30,15 @@ struct gort_chan {
     uint32_t  dataqsiz;  /* capacity: elements buf holds */
     uint32_t  sendx;     /* next slot a send fills */
     uint32_t  recvx;     /* next slot a receive empties */
-    size_t    elemsize;
-    char     *buf;       /* dataqsiz * elemsize bytes, right after the struct */
+    uint32_t  elemsize;  /* at most MAXELEMSIZE */
+    uint32_t  gen;       /* gort__rungen when a waiter last queued */
     waitq     recvq;     /* blocked receivers */
     waitq     sendq;     /* blocked senders */
-};
+    /* -- 64 bytes: the line above is all a send or receive touches -- */
+    waitq     trecvq;    /* the thread waiters of recvq, through waitlink */
+    waitq     tsendq;    /* ... of sendq */
+    /* then the buffer: dataqsiz * elemsize bytes (chanbuf) */
+} __attribute__((aligned(64)));
 
 /* Would a send block? Read without the lock: a stale answer only makes a
  * non-blocking operation take the lock (see Go's chan.go, full()). */
@@ -38,8 +54,22 @@ static inline bool gort__chan_empty(gort_chan *c) {
     return load_relaxed(&c->qcount) == 0;
 }
 
+void   gort__chan_reap(gort_chan *c);
+
+/* Locks c, and drops waiters an ended run left behind (see struct
+ * gort_chan). The cost on the hot path is one compare, made only when a
+ * queue is not empty. Every operation that reads c's queues locks c with
+ * this; reading gort__rungen after the lock is what makes a live waiter's
+ * generation visible to the thread that checks it. */
+static inline void gort__chanlock(gort_chan *c) {
+    gort__lock(&c->lock);
+    if ((c->recvq.first != NULL || c->sendq.first != NULL) &&
+        unlikely(c->gen != load_relaxed(&gort__rungen)))
+        gort__chan_reap(c);
+}
+
 void   gort__waitq_enqueue(waitq *q, sudog *sg);
-sudog *gort__waitq_dequeue(waitq *q);
+sudog *gort__waitq_dequeue(gort_chan *c, waitq *q);
 void   gort__waitq_remove(waitq *q, sudog *sg);
 void   gort__sudog_ready(sudog *sg);
 int    gort__chansend(gort_chan *c, const void *ep, bool block);

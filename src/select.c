@@ -33,7 +33,7 @@ static void sellock(gort_case *cases, const uint16_t *lockorder, int n, gort_cha
         if (c0 != c) {
             c = c0;
             if (c != skip)
-                gort__lock(&c->lock);
+                gort__chanlock(c);
         }
     }
 }
@@ -101,7 +101,7 @@ static void sortlockorder(gort_case *cases, uint16_t *lockorder, int n) {
 }
 
 static inline void *chanbuf(gort_chan *c, uint32_t i) {
-    return c->buf + (size_t)i * c->elemsize;
+    return (char *)(c + 1) + (size_t)i * c->elemsize;
 }
 
 static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorder,
@@ -137,7 +137,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
         gort_chan *c = cas->chan;
         sudog *sg;
         if (cas->op == GORT_RECV) {
-            if ((sg = gort__waitq_dequeue(&c->sendq)) != NULL) {
+            if ((sg = gort__waitq_dequeue(c, &c->sendq)) != NULL) {
                 /* A sender waits: take its value (see chan.c chanrecv_direct). */
                 if (c->dataqsiz == 0) {
                     if (cas->elem && c->elemsize)
@@ -182,7 +182,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
                 selunlock(cases, lockorder, norder, NULL);
                 return -EPIPE;
             }
-            if ((sg = gort__waitq_dequeue(&c->recvq)) != NULL) {
+            if ((sg = gort__waitq_dequeue(c, &c->recvq)) != NULL) {
                 if (sg->elem && c->elemsize)
                     memcpy(sg->elem, cas->elem, c->elemsize);
                 sg->elem = NULL;
@@ -227,6 +227,7 @@ static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorde
             gort__waitq_enqueue(&cas->chan->sendq, sg);
         else
             gort__waitq_enqueue(&cas->chan->recvq, sg);
+        cas->chan->gen = load_relaxed(&gort__rungen);
     }
     gp->param = NULL;
     gort__gopark(selparkcommit, NULL, waitReasonSelect);

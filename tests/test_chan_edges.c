@@ -39,11 +39,12 @@ static void pause_once(void)
         sched_yield();
 }
 
-/* Waiters on c's queues: goroutines (live or not) and threads. */
+/* Live waiters on c's queues, goroutines and threads: gort__chanlock first
+ * drops any that an ended run left behind. */
 static int waiters(gort_chan *c)
 {
     int n = 0;
-    gort__lock(&c->lock);
+    gort__chanlock(c);
     for (sudog *s = c->recvq.first; s; s = s->next)
         n++;
     for (sudog *s = c->sendq.first; s; s = s->next)
@@ -52,8 +53,7 @@ static int waiters(gort_chan *c)
     return n;
 }
 
-/* Returns once c's queues hold at least n waiters, all from the live run
- * (or threads): only for channels with no abandoned waiter. Bounded by a
+/* Returns once c's queues hold at least n live waiters. Bounded by a
  * generous minute, so a bug fails here instead of hanging. */
 static void wait_for_waiters(gort_chan *c, int n)
 {
@@ -231,4 +231,219 @@ TEST(select_matched_channel_freed_at_once)
     test_run_with(1, uaf_main, NULL);
     test_run_with(2, uaf_main, NULL);
     test_run_with(4, uaf_main, NULL);
+}
+
+/* ---- 2. waiters abandoned by an ended gort_run ---------------------------------- */
+
+/*
+ * Goroutines of one run block on channels in every way (send, receive,
+ * select; unbuffered and buffered) and main returns: they are abandoned and
+ * their stacks unmapped. Afterwards, from the plain thread, every operation
+ * on those channels must skip them (never read their sudogs), and a second
+ * gort_run must use the same channels normally. A plain thread blocked on
+ * one of them among the goroutines is a live waiter and must be kept.
+ */
+enum { AB_U, AB_B, AB_S1, AB_S2, AB_T, AB_N };   /* the channels */
+static gort_chan *ab[AB_N];
+static atomic_int ab_parked;
+
+static void ab_sender(void *arg)
+{
+    long v = (long)(intptr_t)arg;
+    atomic_fetch_add(&ab_parked, 1);
+    gort_chan_send(v < 100 ? ab[AB_U] : ab[AB_B], &v);
+    CHECK(0);   /* never returns: abandoned */
+}
+
+static void ab_receiver(void *arg)
+{
+    long v;
+    atomic_fetch_add(&ab_parked, 1);
+    gort_chan_recv(ab[(int)(intptr_t)arg], &v);
+    CHECK(0);
+}
+
+static void ab_selector(void *arg)
+{
+    (void)arg;
+    long s = 5, r1, r2;
+    /* Receives on S1 and S2 and a send on U: on three channels, two of
+     * them also holding plain waiters. */
+    gort_case cs[3] = {rcase(ab[AB_S1], &r1), scase(ab[AB_U], &s), rcase(ab[AB_S2], &r2)};
+    atomic_fetch_add(&ab_parked, 1);
+    gort_select(cs, 3, 1);
+    CHECK(0);
+}
+
+/* A plain thread blocked in receive on T, between two goroutines. */
+static long ab_thread_got;
+static int ab_thread_r;
+
+static void *ab_thread(void *arg)
+{
+    (void)arg;
+    ab_thread_r = gort_chan_recv(ab[AB_T], &ab_thread_got);
+    return NULL;
+}
+
+static pthread_t ab_tid;
+
+static void ab_wait_parked(int n)
+{
+    /* One P: each goroutine counts itself just before it blocks, so it
+     * has parked once main runs again and sees the count. */
+    while (atomic_load(&ab_parked) < n)
+        gort_yield();
+}
+
+static void ab_run1(void *arg)
+{
+    (void)arg;
+    int n = 0;
+    for (long i = 0; i < 3; i++, n++)
+        CHECK(gort_go(ab_sender, (void *)(intptr_t)i) > 0);         /* U: senders */
+    long fill = 1;
+    CHECK_EQ(gort_chan_send(ab[AB_B], &fill), 0);                   /* B full */
+    for (long i = 100; i < 103; i++, n++)
+        CHECK(gort_go(ab_sender, (void *)(intptr_t)i) > 0);         /* B: senders */
+    for (int i = 0; i < 2; i++, n++)
+        CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_S1) > 0);   /* S1: receivers */
+    CHECK(gort_go(ab_selector, NULL) > 0);
+    n++;
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_S2) > 0);
+    n++;
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0);        /* T: goroutine, */
+    n++;
+    ab_wait_parked(n);
+    CHECK(pthread_create(&ab_tid, NULL, ab_thread, NULL) == 0);     /* thread, */
+    wait_for_waiters(ab[AB_T], 2);
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0);        /* goroutine */
+    n++;
+    ab_wait_parked(n);
+    CHECK_EQ(waiters(ab[AB_T]), 3);
+    CHECK_EQ(waiters(ab[AB_U]), 4);   /* three senders and the select */
+    /* main returns: every one of them is abandoned */
+}
+
+/* In the second run: the channels work as if new. */
+static void ab_echo(void *arg)
+{
+    gort_chan *c = arg;
+    long v;
+    while (gort_chan_recv(c, &v) == 1)
+        CHECK_EQ(gort_chan_send(c == ab[AB_U] ? ab[AB_S1] : ab[AB_S2], &v), 0);
+}
+
+static void ab_run2(void *arg)
+{
+    (void)arg;
+    /* The thread still waits on T, between two abandoned goroutines: a
+     * goroutine's send reaches it. */
+    long v = 42;
+    CHECK_EQ(gort_chan_send(ab[AB_T], &v), 0);
+    CHECK_EQ(gort_chan_trysend(ab[AB_T], &v), -EAGAIN);
+    CHECK(pthread_join(ab_tid, NULL) == 0);
+    CHECK_EQ(ab_thread_r, 1);
+    CHECK_EQ(ab_thread_got, 42);
+
+    /* U and S2 were closed; S1 and B are open: B holds the one value of
+     * the first run. */
+    CHECK_EQ(gort_chan_recv(ab[AB_B], &v), 1);
+    CHECK_EQ(v, 1);
+    CHECK_EQ(gort_chan_tryrecv(ab[AB_B], &v), -EAGAIN);
+    gort_chan *u = test_mkchan(sizeof(long), 0);
+    gort_chan_free(ab[AB_U]);
+    ab[AB_U] = u;
+    CHECK(gort_go(ab_echo, ab[AB_U]) > 0);
+    CHECK(gort_go(ab_echo, ab[AB_B]) > 0);
+    for (long i = 0; i < 1000; i++) {
+        /* A select over the old channels, now with live waiters only; the
+         * first one is the first touch of S1 since the first run. */
+        long got = -1, s = i;
+        gort_case cs[2] = {scase(i % 2 ? ab[AB_B] : ab[AB_U], &s), rcase(ab[AB_S1], &got)};
+        CHECK_EQ(gort_select(cs, 2, 1), 0);
+        if (i % 2) {
+            CHECK_EQ(gort_chan_recv(ab[AB_S2], &got), 1);
+        } else {
+            CHECK_EQ(gort_chan_recv(ab[AB_S1], &got), 1);
+        }
+        CHECK_EQ(got, i);
+    }
+    CHECK_EQ(gort_chan_close(ab[AB_U]), 0);
+    CHECK_EQ(gort_chan_close(ab[AB_B]), 0);
+    test_wait_until_only_main();
+}
+
+static void abandoned_body(int procs)
+{
+    atomic_store(&ab_parked, 0);
+    ab[AB_U] = test_mkchan(sizeof(long), 0);
+    ab[AB_B] = test_mkchan(sizeof(long), 1);
+    ab[AB_S1] = test_mkchan(sizeof(long), 0);
+    ab[AB_S2] = test_mkchan(sizeof(long), 0);
+    ab[AB_T] = test_mkchan(sizeof(long), 0);
+    (void)procs;
+    test_run_with(1, ab_run1, NULL);
+
+    /* The plain thread, after the run: none of the goroutines is there.
+     * S1 (abandoned receivers and the select) and T (abandoned receivers
+     * around a live thread) are left for the second run to find. */
+    long v = 7;
+    CHECK_EQ(gort_chan_trysend(ab[AB_U], &v), -EAGAIN);   /* no receiver: the select is gone */
+    CHECK_EQ(gort_chan_tryrecv(ab[AB_U], &v), -EAGAIN);   /* no sender */
+    CHECK_EQ(waiters(ab[AB_U]), 0);
+    CHECK_EQ(gort_chan_close(ab[AB_U]), 0);               /* wakes nobody */
+    CHECK_EQ(gort_chan_recv(ab[AB_U], &v), 0);
+    CHECK_EQ(gort_chan_tryrecv(ab[AB_B], &v), 1);         /* the buffered value ... */
+    CHECK_EQ(v, 1);
+    CHECK_EQ(gort_chan_trysend(ab[AB_B], &v), 0);         /* ... and room, not a sender */
+    CHECK_EQ(gort_chan_trysend(ab[AB_B], &v), -EAGAIN);
+    CHECK_EQ(gort_chan_close(ab[AB_S2]), 0);
+    gort_chan_free(ab[AB_S2]);
+    ab[AB_S2] = test_mkchan(sizeof(long), 0);
+
+    test_run_with(procs, ab_run2, NULL);
+    for (int i = 0; i < AB_N; i++)
+        gort_chan_free(ab[i]);
+}
+
+TEST(chan_abandoned_waiters_skipped)
+{
+    abandoned_body(1);
+    abandoned_body(2);
+}
+
+/* A thread is a live waiter whatever run comes and goes: freeing its
+ * channel is fatal, as for a goroutine of a live run. */
+static gort_chan *tf_c;
+
+static void *tf_thread(void *arg)
+{
+    (void)arg;
+    gort_chan_recv(tf_c, NULL);
+    return NULL;
+}
+
+static void tf_run(void *arg)
+{
+    (void)arg;
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0);   /* abandoned */
+    wait_for_waiters(tf_c, 2);
+}
+
+static void thread_waiter_free_child(void)
+{
+    tf_c = test_mkchan(sizeof(long), 0);
+    ab[AB_T] = tf_c;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, tf_thread, NULL) == 0);
+    wait_for_waiters(tf_c, 1);
+    test_run_with(1, tf_run, NULL);
+    CHECK_EQ(waiters(tf_c), 1);   /* the goroutine is gone, the thread is not */
+    gort_chan_free(tf_c);
+}
+
+TEST(chan_free_with_thread_waiter_fatal)
+{
+    CHECK(test_expect_death(thread_waiter_free_child, "gort_chan_free"));
 }
