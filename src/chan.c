@@ -270,7 +270,7 @@ GORT_API int gort_chan_make(gort_chan **out, size_t elem_size, size_t cap) {
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    if (elem_size > UINT32_MAX || cap > UINT32_MAX / 2 ||
+    if (elem_size > MAXELEMSIZE || cap > UINT32_MAX / 2 ||
         (elem_size && cap > (SIZE_MAX - sizeof(gort_chan) - 63) / elem_size))
         return -EINVAL;
     /* The header on a cache line of its own: what a send or receive

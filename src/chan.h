@@ -6,6 +6,13 @@
 
 #include "runtime.h"
 
+/* The largest element a channel carries. Go's compiler refuses channel
+ * element types of 64 KiB and more ("channel element type too large") and
+ * makechan (chan.go) checks it again; here the bound is 64 KiB itself. A
+ * value is copied on the stack of whoever sends or receives it, and stacks
+ * are fixed, so far larger ones belong behind a pointer anyway. */
+#define MAXELEMSIZE 65536
+
 typedef struct waitq {
     sudog *first;   /* read without the lock by the fast paths (relaxed) */
     sudog *last;

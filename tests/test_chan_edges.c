@@ -447,3 +447,33 @@ TEST(chan_free_with_thread_waiter_fatal)
 {
     CHECK(test_expect_death(thread_waiter_free_child, "gort_chan_free"));
 }
+
+/* ---- 3. the element size limit -------------------------------------------------- */
+
+TEST(chan_make_elem_size_limit)
+{
+    size_t bad[] = {65537, 65536 + 4096, (size_t)1 << 20, (size_t)1 << 32, SIZE_MAX / 2, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (size_t cap = 0; cap < 3; cap++) {
+            gort_chan *c = (gort_chan *)&c;
+            CHECK_EQ(gort_chan_make(&c, bad[i], cap), -EINVAL);
+            CHECK(c == NULL);
+        }
+    }
+    /* 64 KiB itself works, unbuffered and buffered, and carries a value. */
+    for (size_t cap = 0; cap < 3; cap += 2) {
+        gort_chan *c = test_mkchan(65536, cap);
+        if (cap) {
+            unsigned char *v = malloc(65536), *w = malloc(65536);
+            CHECK(v && w);
+            for (int j = 0; j < 65536; j++)
+                v[j] = (unsigned char)(j * 7);
+            CHECK_EQ(gort_chan_send(c, v), 0);
+            CHECK_EQ(gort_chan_recv(c, w), 1);
+            CHECK(memcmp(v, w, 65536) == 0);
+            free(v);
+            free(w);
+        }
+        gort_chan_free(c);
+    }
+}
