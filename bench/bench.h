@@ -10,17 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bench_cmp_double(const void *a, const void *b)
-{
+static int bench_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 /* rc is gort_run's result, failed the workload's own verdict, v[0..n) the
  * per-round values. Returns the process's exit status. */
-static int bench_report(const char *name, int rc, int failed, double *v, int n,
-                        const char *unit)
-{
+static int bench_report(const char *name, int rc, int failed, double *v, int n, const char *unit) {
     if (rc < 0) {
         fprintf(stderr, "%s: gort_run: %s\n", name, strerror(-rc));
         return 1;

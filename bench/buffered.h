@@ -30,17 +30,16 @@
 
 _Static_assert(N % PRODUCERS == 0, "N must split evenly between the producers");
 
-static gort_chan     *ch;
+static gort_chan *ch;
 static gort_waitgroup producers_wg, consumers_wg;
-static double         ns_per_op[REPS];
-static int            failed;
+static double ns_per_op[REPS];
+static int failed;
 
 /* Totals of the round, added to by each consumer once it is done. */
 static gort_mutex totals_mu;
-static int64_t    total_count, total_sum;
+static int64_t total_count, total_sum;
 
-static void producer(void *arg)
-{
+static void producer(void *arg) {
     int64_t first = (int64_t)(intptr_t)arg * (N / PRODUCERS) + 1;
     for (int64_t v = first; v < first + N / PRODUCERS; v++) {
         if (gort_chan_send(ch, &v) != 0) {
@@ -55,15 +54,13 @@ static void producer(void *arg)
         gort_wg_done(&producers_wg);
 }
 
-static void closer(void *arg)
-{
+static void closer(void *arg) {
     (void)arg;
     gort_wg_wait(&producers_wg);
     gort_chan_close(ch);
 }
 
-static void consumer(void *arg)
-{
+static void consumer(void *arg) {
     (void)arg;
     int64_t v, count = 0, sum = 0;
     while (gort_chan_recv(ch, &v) == 1) {
@@ -77,8 +74,7 @@ static void consumer(void *arg)
     gort_wg_done(&consumers_wg);
 }
 
-static int start(void (*fn)(void *), void *arg)
-{
+static int start(void (*fn)(void *), void *arg) {
     int64_t id = gort_go(fn, arg);
     if (id < 0) {
         fprintf(stderr, BENCH_NAME ": gort_go: %s\n", strerror((int)-id));
@@ -88,8 +84,7 @@ static int start(void (*fn)(void *), void *arg)
     return 0;
 }
 
-static void bench_main(void *arg)
-{
+static void bench_main(void *arg) {
     (void)arg;
     const int64_t want_sum = (int64_t)N * (N + 1) / 2;
     for (int r = 0; r < REPS; r++) {
@@ -107,7 +102,7 @@ static void bench_main(void *arg)
         int64_t t0 = gort_now();
         for (intptr_t i = 0; i < CONSUMERS; i++)
             if (start(consumer, NULL) < 0)
-                return;   /* abandons what was started, as Go would */
+                return; /* abandons what was started, as Go would */
         for (intptr_t i = 0; i < PRODUCERS; i++)
             if (start(producer, (void *)i) < 0)
                 return;
@@ -118,10 +113,12 @@ static void bench_main(void *arg)
 
         gort_chan_free(ch);
         ns_per_op[r] = (double)(t1 - t0) / N;
-        fprintf(stderr, BENCH_NAME ": round %d: %.1f ns/item (%lld items, sum %lld)\n",
-                r + 1, ns_per_op[r], (long long)total_count, (long long)total_sum);
+        fprintf(stderr, BENCH_NAME ": round %d: %.1f ns/item (%lld items, sum %lld)\n", r + 1,
+                ns_per_op[r], (long long)total_count, (long long)total_sum);
         if (total_count != N || total_sum != want_sum) {
-            fprintf(stderr, BENCH_NAME ": wrong result: %lld items summing to %lld, want %d summing to %lld\n",
+            fprintf(stderr,
+                    BENCH_NAME
+                    ": wrong result: %lld items summing to %lld, want %d summing to %lld\n",
                     (long long)total_count, (long long)total_sum, N, (long long)want_sum);
             failed = 1;
             return;
@@ -129,8 +126,8 @@ static void bench_main(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    return bench_report(BENCH_NAME, gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/item");
+    return bench_report(BENCH_NAME, gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS,
+                        "ns/item");
 }

@@ -23,14 +23,13 @@
 #define REPS     5
 #define MAXPROCS 2
 
-static gort_mutex     mu;
-static int64_t        counter;   /* guarded by mu */
+static gort_mutex mu;
+static int64_t counter; /* guarded by mu */
 static gort_waitgroup wg;
-static double         ns_per_op[REPS];
-static int            failed;
+static double ns_per_op[REPS];
+static int failed;
 
-static void locker(void *arg)
-{
+static void locker(void *arg) {
     (void)arg;
     for (int i = 0; i < N; i++) {
         gort_mutex_lock(&mu);
@@ -40,8 +39,7 @@ static void locker(void *arg)
     gort_wg_done(&wg);
 }
 
-static void bench_main(void *arg)
-{
+static void bench_main(void *arg) {
     (void)arg;
     for (int r = 0; r < REPS; r++) {
         counter = 0;
@@ -52,7 +50,7 @@ static void bench_main(void *arg)
             if (id < 0) {
                 fprintf(stderr, "mutex: gort_go: %s\n", strerror((int)-id));
                 failed = 1;
-                return;   /* abandons the ones started, as Go would */
+                return; /* abandons the ones started, as Go would */
             }
         }
         gort_wg_wait(&wg);
@@ -69,8 +67,8 @@ static void bench_main(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    return bench_report("mutex", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/lock");
+    return bench_report("mutex", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS,
+                        "ns/lock");
 }

@@ -23,13 +23,12 @@
 #define N    1000000
 #define REPS 5
 
-static gort_chan     *c1, *c2;
+static gort_chan *c1, *c2;
 static gort_waitgroup wg;
-static double         ns_per_op[REPS];
-static int            failed;
+static double ns_per_op[REPS];
+static int failed;
 
-static void ping(void *arg)
-{
+static void ping(void *arg) {
     (void)arg;
     for (int i = 0; i < N; i++) {
         int v = i, got = -1;
@@ -39,13 +38,12 @@ static void ping(void *arg)
             break;
         }
         if (got != i + 1)
-            failed = 1;   /* noted; pong still expects the remaining round trips */
+            failed = 1; /* noted; pong still expects the remaining round trips */
     }
     gort_wg_done(&wg);
 }
 
-static void pong(void *arg)
-{
+static void pong(void *arg) {
     (void)arg;
     for (int i = 0; i < N; i++) {
         int v;
@@ -64,8 +62,7 @@ static void pong(void *arg)
     gort_wg_done(&wg);
 }
 
-static void bench_main(void *arg)
-{
+static void bench_main(void *arg) {
     (void)arg;
     int rc;
     if ((rc = gort_chan_make(&c1, sizeof(int), 0)) < 0 ||
@@ -82,7 +79,7 @@ static void bench_main(void *arg)
         if (id1 < 0 || id2 < 0) {
             fprintf(stderr, BENCH_NAME ": gort_go: %s\n", strerror((int)-(id1 < 0 ? id1 : id2)));
             failed = 1;
-            return;   /* abandons the one started, as Go would */
+            return; /* abandons the one started, as Go would */
         }
         gort_wg_wait(&wg);
         int64_t end = gort_now();
@@ -93,8 +90,8 @@ static void bench_main(void *arg)
     gort_chan_free(c2);
 }
 
-int main(void)
-{
+int main(void) {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    return bench_report(BENCH_NAME, gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/roundtrip");
+    return bench_report(BENCH_NAME, gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS,
+                        "ns/roundtrip");
 }

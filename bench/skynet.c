@@ -30,29 +30,27 @@
 
 #define SIZE     1000000
 #define DIV      10
-#define NODES    1111111   /* 1 + 10 + ... + SIZE */
+#define NODES    1111111 /* 1 + 10 + ... + SIZE */
 #define WANT     499999500000LL
 #define REPS     5
 #define MAXPROCS 2
 
 typedef struct node {
-    gort_chan *c;      /* where to send the result */
-    int64_t    num;
-    int64_t    size;
+    gort_chan *c; /* where to send the result */
+    int64_t num;
+    int64_t size;
 } node;
 
-static node  *nodes;
+static node *nodes;
 static double ms_per_run[REPS];
-static int    failed;
+static int failed;
 
-static void die(const char *what, int err)
-{
+static void die(const char *what, int err) {
     fprintf(stderr, "skynet: %s: %s\n", what, strerror(err));
-    exit(1);   /* no way to unwind a half-built tree: end the process */
+    exit(1); /* no way to unwind a half-built tree: end the process */
 }
 
-static void skynet(void *arg)
-{
+static void skynet(void *arg) {
     node *n = arg;
     if (n->size == 1) {
         if (gort_chan_send(n->c, &n->num) != 0)
@@ -84,8 +82,7 @@ static void skynet(void *arg)
         die("send", EPIPE);
 }
 
-static void bench_main(void *arg)
-{
+static void bench_main(void *arg) {
     (void)arg;
     gort_chan *c;
     int err = gort_chan_make(&c, sizeof(int64_t), 0);
@@ -112,8 +109,7 @@ static void bench_main(void *arg)
     gort_chan_free(c);
 }
 
-int main(void)
-{
+int main(void) {
     nodes = malloc(NODES * sizeof *nodes);
     if (nodes == NULL) {
         fprintf(stderr, "skynet: out of memory\n");

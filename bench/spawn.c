@@ -27,14 +27,12 @@ static gort_waitgroup wg;
 static double ns_per_op[REPS];
 static int failed;
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     (void)arg;
     gort_wg_done(&wg);
 }
 
-static void bench_main(void *arg)
-{
+static void bench_main(void *arg) {
     (void)arg;
     for (int r = 0; r < REPS; r++) {
         gort_wg_add(&wg, N);
@@ -42,8 +40,8 @@ static void bench_main(void *arg)
         for (int i = 0; i < N; i++) {
             int64_t id = gort_go(worker, NULL);
             if (id < 0) {
-                fprintf(stderr, "spawn: gort_go failed at goroutine %d of round %d: %s\n",
-                        i, r, strerror((int)-id));
+                fprintf(stderr, "spawn: gort_go failed at goroutine %d of round %d: %s\n", i, r,
+                        strerror((int)-id));
                 failed = 1;
                 /* Main returning abandons the goroutines already started. */
                 return;
@@ -56,8 +54,8 @@ static void bench_main(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    return bench_report("spawn", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/goroutine");
+    return bench_report("spawn", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS,
+                        "ns/goroutine");
 }

@@ -26,16 +26,14 @@ static gort_waitgroup wg;
 static double ns_per_op[REPS];
 static int failed;
 
-static void yielder(void *arg)
-{
+static void yielder(void *arg) {
     (void)arg;
     for (int i = 0; i < N; i++)
         gort_yield();
     gort_wg_done(&wg);
 }
 
-static void bench_main(void *arg)
-{
+static void bench_main(void *arg) {
     (void)arg;
     for (int r = 0; r < REPS; r++) {
         gort_wg_add(&wg, 2);
@@ -55,8 +53,8 @@ static void bench_main(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     gort_config cfg = { .maxprocs = MAXPROCS };
-    return bench_report("yield", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS, "ns/yield");
+    return bench_report("yield", gort_run(&cfg, bench_main, NULL), failed, ns_per_op, REPS,
+                        "ns/yield");
 }

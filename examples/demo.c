@@ -28,54 +28,51 @@
 #include <unistd.h>
 
 #define NSPAWN     1000000
-#define SPIN_STEPS 100000000L     /* CPU-bound work per goroutine in part 2 */
+#define SPIN_STEPS 100000000L       /* CPU-bound work per goroutine in part 2 */
 #define BLOCK_NS   (100 * 1000000L) /* how long the reader of part 3 stays blocked */
-#define MAXG       1024           /* gort's limit on Ps */
+#define MAXG       1024             /* gort's limit on Ps */
 
 static int failures;
 
-#define CHECK(cond, ...)                                           \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            printf("  FAILED: " __VA_ARGS__);                      \
-            printf("\n");                                          \
-            failures++;                                            \
-        }                                                          \
+#define CHECK(cond, ...)                      \
+    do {                                      \
+        if (!(cond)) {                        \
+            printf("  FAILED: " __VA_ARGS__); \
+            printf("\n");                     \
+            failures++;                       \
+        }                                     \
     } while (0)
 
 static double ms(int64_t ns) { return (double)ns / 1e6; }
 
-static void print_stats(const char *label, const gort_stats *s)
-{
+static void print_stats(const char *label, const gort_stats *s) {
     printf("%s goroutines=%lld threads=%d idle_threads=%d spinning=%d procs=%d "
            "idle_procs=%d in_syscall=%d steals=%lld\n",
-           label, (long long)s->goroutines, s->threads, s->idle_threads, s->spinning,
-           s->procs, s->idle_procs, s->in_syscall, (long long)s->steals);
+           label, (long long)s->goroutines, s->threads, s->idle_threads, s->spinning, s->procs,
+           s->idle_procs, s->in_syscall, (long long)s->steals);
 }
 
 /* One slot per goroutine, on its own cache line. */
 typedef struct {
     uint64_t n;
-    int      tid_start, tid_end;
+    int tid_start, tid_end;
 } __attribute__((aligned(64))) slot;
 
-static slot           slots[MAXG];
+static slot slots[MAXG];
 static gort_waitgroup wg;
 
 /* ---- 1. a million goroutines ---------------------------------------------- */
 
-static uint32_t *spawn_slot;   /* spawn_slot[i] is written by goroutine i only */
+static uint32_t *spawn_slot; /* spawn_slot[i] is written by goroutine i only */
 
-static void spawned(void *arg)
-{
+static void spawned(void *arg) {
     uintptr_t i = (uintptr_t)arg;
 
     spawn_slot[i] += (uint32_t)i + 1;
     gort_wg_done(&wg);
 }
 
-static void part_spawn(void)
-{
+static void part_spawn(void) {
     spawn_slot = calloc(NSPAWN, sizeof *spawn_slot);
     if (spawn_slot == NULL) {
         CHECK(0, "out of memory");
@@ -110,8 +107,8 @@ static void part_spawn(void)
         bad += spawn_slot[i] != (uint32_t)i + 1;
     free(spawn_slot);
 
-    printf("1. spawn: %d goroutines started and finished in %.1f ms, %.0f ns each\n",
-           NSPAWN, ms(t1 - t0), (double)(t1 - t0) / NSPAWN);
+    printf("1. spawn: %d goroutines started and finished in %.1f ms, %.0f ns each\n", NSPAWN,
+           ms(t1 - t0), (double)(t1 - t0) / NSPAWN);
     printf("   %lld were still alive when the last was started", (long long)live);
     if (retries)
         printf("; main yielded %lld times for stacks", (long long)retries);
@@ -122,8 +119,7 @@ static void part_spawn(void)
 /* ---- 2. parallelism --------------------------------------------------------- */
 
 /* xorshift64: a dependency chain the compiler cannot shorten. */
-static uint64_t spin(uint64_t x, long steps)
-{
+static uint64_t spin(uint64_t x, long steps) {
     for (long k = 0; k < steps; k++) {
         x ^= x << 13;
         x ^= x >> 7;
@@ -134,20 +130,18 @@ static uint64_t spin(uint64_t x, long steps)
 
 static int gettid_(void) { return (int)syscall(SYS_gettid); }
 
-static void spinner(void *arg)
-{
+static void spinner(void *arg) {
     slot *s = arg;
 
     /* No scheduling point between the two reads: the goroutine cannot
      * move to another thread, so both name the M that ran it. */
     s->tid_start = gettid_();
-    s->n = spin(1, SPIN_STEPS);   /* the same work for all: the same answer */
+    s->n = spin(1, SPIN_STEPS); /* the same work for all: the same answer */
     s->tid_end = gettid_();
     gort_wg_done(&wg);
 }
 
-static void part_parallel(int n)
-{
+static void part_parallel(int n) {
     gort_stats s0, s1;
 
     /* The same work once, alone on this goroutine: the yardstick. */
@@ -175,40 +169,38 @@ static void part_parallel(int n)
         if (!seen)
             tids[ntids++] = slots[i].tid_start;
     }
-    printf("2. parallel: %d CPU-bound goroutines, %.0f ms each alone, %.0f ms all together\n",
-           n, ms(alone), ms(together));
+    printf("2. parallel: %d CPU-bound goroutines, %.0f ms each alone, %.0f ms all together\n", n,
+           ms(alone), ms(together));
     printf("   speedup %.2fx on %d distinct threads (Ms); threads %d -> %d, "
            "idle_threads %d -> %d, steals %lld -> %lld\n",
-           (double)alone * n / (double)together, ntids, s0.threads, s1.threads,
-           s0.idle_threads, s1.idle_threads, (long long)s0.steals, (long long)s1.steals);
+           (double)alone * n / (double)together, ntids, s0.threads, s1.threads, s0.idle_threads,
+           s1.idle_threads, (long long)s0.steals, (long long)s1.steals);
 }
 
 /* ---- 3. a blocking system call ---------------------------------------------- */
 
 static struct {
-    int           fd[2];
-    int           nctr;          /* counting goroutines */
-    int           stop;          /* atomic: counters stop */
-    int           blocked;       /* atomic: the reader is about to call read() */
-    gort_waitgroup rw;           /* reader and writer */
-    ssize_t       nread;
-    int           err;
-    char          byte;
-    int64_t       blocked_ns;
-    uint64_t      advanced;      /* counts made while the reader was blocked */
-    gort_stats    during;        /* stats taken while it was blocked */
+    int fd[2];
+    int nctr;          /* counting goroutines */
+    int stop;          /* atomic: counters stop */
+    int blocked;       /* atomic: the reader is about to call read() */
+    gort_waitgroup rw; /* reader and writer */
+    ssize_t nread;
+    int err;
+    char byte;
+    int64_t blocked_ns;
+    uint64_t advanced; /* counts made while the reader was blocked */
+    gort_stats during; /* stats taken while it was blocked */
 } sc;
 
-static uint64_t counted(void)
-{
+static uint64_t counted(void) {
     uint64_t sum = 0;
     for (int i = 0; i < sc.nctr; i++)
         sum += __atomic_load_n(&slots[i].n, __ATOMIC_RELAXED);
     return sum;
 }
 
-static void counter(void *arg)
-{
+static void counter(void *arg) {
     slot *s = arg;
 
     while (!__atomic_load_n(&sc.stop, __ATOMIC_RELAXED)) {
@@ -218,8 +210,7 @@ static void counter(void *arg)
     gort_wg_done(&wg);
 }
 
-static void reader(void *arg)
-{
+static void reader(void *arg) {
     (void)arg;
     char b = 0;
 
@@ -229,7 +220,7 @@ static void reader(void *arg)
     int64_t t0 = gort_now();
     __atomic_store_n(&sc.blocked, 1, __ATOMIC_RELEASE);
     ssize_t n = read(sc.fd[0], &b, 1);
-    int err = n < 0 ? errno : 0;   /* before gort_syscall_exit: it may move us */
+    int err = n < 0 ? errno : 0; /* before gort_syscall_exit: it may move us */
     sc.blocked_ns = gort_now() - t0;
     sc.advanced = counted() - before;
     gort_syscall_exit();
@@ -240,8 +231,7 @@ static void reader(void *arg)
     gort_wg_done(&sc.rw);
 }
 
-static void writer(void *arg)
-{
+static void writer(void *arg) {
     (void)arg;
 
     while (!__atomic_load_n(&sc.blocked, __ATOMIC_ACQUIRE))
@@ -255,8 +245,7 @@ static void writer(void *arg)
     gort_wg_done(&sc.rw);
 }
 
-static void part_syscall(int n)
-{
+static void part_syscall(int n) {
     gort_stats s0, s1;
 
     if (pipe(sc.fd) < 0) {
@@ -283,13 +272,13 @@ static void part_syscall(int n)
 
     printf("3. syscall: a goroutine sat %.0f ms in read() on an empty pipe; meanwhile\n",
            ms(sc.blocked_ns));
-    printf("   the %d counting goroutines counted %llu times (%llu in all)\n",
-           n, (unsigned long long)sc.advanced, (unsigned long long)counted());
-    const char *how = sc.during.threads > s0.threads ? "a new M was born to run its P"
+    printf("   the %d counting goroutines counted %llu times (%llu in all)\n", n,
+           (unsigned long long)sc.advanced, (unsigned long long)counted());
+    const char *how = sc.during.threads > s0.threads             ? "a new M was born to run its P"
                       : sc.during.idle_threads < s0.idle_threads ? "an idle M took over its P"
-                      : "no other M was needed";
-    printf("   threads %d before, %d while blocked (in_syscall=%d): %s\n",
-           s0.threads, sc.during.threads, sc.during.in_syscall, how);
+                                                                 : "no other M was needed";
+    printf("   threads %d before, %d while blocked (in_syscall=%d): %s\n", s0.threads,
+           sc.during.threads, sc.during.in_syscall, how);
     printf("   threads %d after, %d of them idle (the reader's old M parked on return)\n",
            s1.threads, s1.idle_threads);
     CHECK(sc.nread == 1 && sc.byte == 'x', "read returned %zd (%s)", sc.nread,
@@ -300,15 +289,14 @@ static void part_syscall(int n)
 
 /* ---- main --------------------------------------------------------------- */
 
-static void main_goroutine(void *arg)
-{
+static void main_goroutine(void *arg) {
     (void)arg;
     int n = gort_maxprocs(0);
 
     if (n > MAXG)
         n = MAXG;
-    printf("gort demo: GOMAXPROCS=%d on %ld CPUs; main is goroutine %lld\n",
-           n, sysconf(_SC_NPROCESSORS_ONLN), (long long)gort_id());
+    printf("gort demo: GOMAXPROCS=%d on %ld CPUs; main is goroutine %lld\n", n,
+           sysconf(_SC_NPROCESSORS_ONLN), (long long)gort_id());
     part_spawn();
     part_parallel(n);
     part_syscall(n);
@@ -326,9 +314,8 @@ static void main_goroutine(void *arg)
           (long long)s.goroutines);
 }
 
-int main(void)
-{
-    setvbuf(stdout, NULL, _IOLBF, 0);   /* keep order with the runtime's stderr lines */
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* keep order with the runtime's stderr lines */
     setenv("GORT_DEBUG", "mtrace=1", 0);
 
     int err = gort_run(NULL, main_goroutine, NULL);

@@ -10,12 +10,11 @@
 
 #define N 10
 
-static gort_mutex     mu;     /* the zero value is an unlocked mutex */
+static gort_mutex mu; /* the zero value is an unlocked mutex */
 static gort_waitgroup wg;
-static long           total;  /* guarded by mu */
+static long total; /* guarded by mu */
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     long i = (long)(intptr_t)arg;
 
     gort_mutex_lock(&mu);
@@ -24,8 +23,7 @@ static void worker(void *arg)
     gort_wg_done(&wg);
 }
 
-static void main_goroutine(void *arg)
-{
+static void main_goroutine(void *arg) {
     int *status = arg;
 
     gort_wg_add(&wg, N);
@@ -38,13 +36,11 @@ static void main_goroutine(void *arg)
     }
     gort_wg_wait(&wg);
 
-    printf("total = %ld, goroutines = %lld\n",
-           total, (long long)gort_num_goroutines());
+    printf("total = %ld, goroutines = %lld\n", total, (long long)gort_num_goroutines());
     *status = total == N * (N - 1) / 2 ? 0 : 1;
 }
 
-int main(void)
-{
+int main(void) {
     int status = 1;
     int err = gort_run(NULL, main_goroutine, &status);
 

@@ -28,48 +28,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STEPS       2000     /* work per job */
+#define STEPS       2000 /* work per job */
 #define JOBS_CAP    256
 #define RESULTS_CAP 256
 
 typedef struct pipeline {
-    gort_chan     *jobs, *results, *done;
+    gort_chan *jobs, *results, *done;
     gort_waitgroup workers;
-    int64_t        njobs;
-    int64_t        sent;     /* jobs the generator sent: 1..sent */
+    int64_t njobs;
+    int64_t sent; /* jobs the generator sent: 1..sent */
 } pipeline;
 
-static int64_t   njobs = 100000;
-static uint64_t *prefix;     /* prefix[j]: sum of work(1..j), computed sequentially */
-static int       status;
+static int64_t njobs = 100000;
+static uint64_t *prefix; /* prefix[j]: sum of work(1..j), computed sequentially */
+static int status;
 
 /* The CPU work of one job: deterministic, not foldable by the compiler. */
-static uint64_t work(int64_t job)
-{
+static uint64_t work(int64_t job) {
     uint64_t x = (uint64_t)job;
     for (int i = 0; i < STEPS; i++) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         x ^= x >> 29;
     }
-    return x >> 40;   /* 24 bits: the sum of a few million fits easily */
+    return x >> 40; /* 24 bits: the sum of a few million fits easily */
 }
 
-static void fail(const char *what, int err)
-{
+static void fail(const char *what, int err) {
     fprintf(stderr, "pipeline: %s: %s\n", what, strerror(err));
-    exit(1);   /* a half-started pipeline cannot be taken down cleanly */
+    exit(1); /* a half-started pipeline cannot be taken down cleanly */
 }
 
-static void go(void (*fn)(void *), void *arg)
-{
+static void go(void (*fn)(void *), void *arg) {
     int64_t id = gort_go(fn, arg);
     if (id < 0)
         fail("gort_go", (int)-id);
 }
 
 /* Stage 1: jobs 1..njobs, or fewer once done is closed. */
-static void generate(void *arg)
-{
+static void generate(void *arg) {
     pipeline *p = arg;
     int64_t j;
     for (j = 1; j <= p->njobs; j++) {
@@ -78,15 +74,14 @@ static void generate(void *arg)
             { .chan = p->done, .op = GORT_RECV },
         };
         if (gort_select(cases, 2, 1) == 1)
-            break;   /* cancelled */
+            break; /* cancelled */
     }
     p->sent = j - 1;
     gort_chan_close(p->jobs);
 }
 
 /* Stage 2, many times over: a result per job. */
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     pipeline *p = arg;
     int64_t job;
     while (gort_chan_recv(p->jobs, &job) == 1) {
@@ -97,8 +92,7 @@ static void worker(void *arg)
 }
 
 /* Closes results once every worker is done. */
-static void closer(void *arg)
-{
+static void closer(void *arg) {
     pipeline *p = arg;
     gort_wg_wait(&p->workers);
     gort_chan_close(p->results);
@@ -106,8 +100,7 @@ static void closer(void *arg)
 
 /* Runs the pipeline over jobs 1..njobs; the collector closes done after
  * cancel_after results (never if 0). Returns 0 if the outcome checks out. */
-static int run(const char *label, int nworkers, int64_t cancel_after)
-{
+static int run(const char *label, int nworkers, int64_t cancel_after) {
     pipeline p = { .njobs = njobs };
     int rc;
     if ((rc = gort_chan_make(&p.jobs, sizeof(int64_t), JOBS_CAP)) < 0 ||
@@ -145,21 +138,20 @@ static int run(const char *label, int nworkers, int64_t cancel_after)
     int stopped_early = cancel_after == 0 || p.sent < njobs || njobs - cancel_after <= slack;
     int ok = count == p.sent && total == prefix[p.sent] && stopped_early &&
              (cancel_after || p.sent == njobs);
-    printf("%s: %lld jobs sent, %lld results, total %llu in %.1f ms (want %llu): %s\n",
-           label, (long long)p.sent, (long long)count, (unsigned long long)total,
-           (double)(t1 - t0) / 1e6, (unsigned long long)prefix[p.sent], ok ? "ok" : "FAILED");
+    printf("%s: %lld jobs sent, %lld results, total %llu in %.1f ms (want %llu): %s\n", label,
+           (long long)p.sent, (long long)count, (unsigned long long)total, (double)(t1 - t0) / 1e6,
+           (unsigned long long)prefix[p.sent], ok ? "ok" : "FAILED");
     if (!stopped_early)
         printf("  FAILED: the generator was not cancelled\n");
     return ok ? 0 : -1;
 }
 
-static void pipeline_main(void *arg)
-{
+static void pipeline_main(void *arg) {
     (void)arg;
     int procs = gort_maxprocs(0);
     int nworkers = procs * 4;
-    printf("pipeline: %lld jobs of %d steps, %d workers (%d Ps x 4)\n",
-           (long long)njobs, STEPS, nworkers, procs);
+    printf("pipeline: %lld jobs of %d steps, %d workers (%d Ps x 4)\n", (long long)njobs, STEPS,
+           nworkers, procs);
 
     /* The expected totals, sequentially on this goroutine. */
     int64_t t0 = gort_now();
@@ -179,8 +171,7 @@ static void pipeline_main(void *arg)
         status = 1;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc > 2) {
         fprintf(stderr, "usage: %s [NJOBS]   (default 100000)\n", argv[0]);
         return 2;
@@ -190,7 +181,8 @@ int main(int argc, char **argv)
         errno = 0;
         long long v = strtoll(argv[1], &end, 10);
         if (errno || *end || end == argv[1] || v < 1 || v > 100000000) {
-            fprintf(stderr, "pipeline: NJOBS must be a number from 1 to 100000000, not '%s'\n", argv[1]);
+            fprintf(stderr, "pipeline: NJOBS must be a number from 1 to 100000000, not '%s'\n",
+                    argv[1]);
             return 2;
         }
         njobs = v;

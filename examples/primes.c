@@ -32,19 +32,18 @@
 
 typedef struct filter_args {
     gort_chan *in, *out;
-    long       prime;
+    long prime;
 } filter_args;
 
-static gort_waitgroup wg;   /* the generator and every filter */
-static long           n = 100;
-static long          *primes;
-static gort_chan    **chans;     /* chans[0] is the generator's, chans[i] filter i's output */
-static filter_args   *fargs;
-static int            status;
+static gort_waitgroup wg; /* the generator and every filter */
+static long n = 100;
+static long *primes;
+static gort_chan **chans; /* chans[0] is the generator's, chans[i] filter i's output */
+static filter_args *fargs;
+static int status;
 
 /* Sends 2, 3, 4, ... on ch until ch is closed. */
-static void generate(void *arg)
-{
+static void generate(void *arg) {
     gort_chan *ch = arg;
     for (long i = 2;; i++)
         if (gort_chan_send(ch, &i) != 0)
@@ -54,8 +53,7 @@ static void generate(void *arg)
 
 /* Copies the numbers not divisible by a->prime from a->in to a->out; once
  * a->out is closed, closes a->in so that the stage before stops too. */
-static void filter(void *arg)
-{
+static void filter(void *arg) {
     filter_args *a = arg;
     long i;
     while (gort_chan_recv(a->in, &i) == 1) {
@@ -67,8 +65,7 @@ static void filter(void *arg)
     gort_wg_done(&wg);
 }
 
-static int is_prime(long x)
-{
+static int is_prime(long x) {
     if (x < 2)
         return 0;
     for (long d = 2; d * d <= x; d++)
@@ -77,14 +74,12 @@ static int is_prime(long x)
     return 1;
 }
 
-static void fail(const char *what, int err)
-{
+static void fail(const char *what, int err) {
     fprintf(stderr, "primes: %s: %s\n", what, strerror(err));
-    exit(1);   /* the sieve cannot be taken down half-built */
+    exit(1); /* the sieve cannot be taken down half-built */
 }
 
-static void sieve(void *arg)
-{
+static void sieve(void *arg) {
     (void)arg;
     int rc = gort_chan_make(&chans[0], sizeof(long), 0);
     if (rc < 0)
@@ -139,14 +134,13 @@ static void sieve(void *arg)
     printf("%ld prime%s, the last %ld%s, through %ld filter goroutine%s: %.1f ms "
            "(taking the chain down: %.1f ms); all checked\n",
            n, n == 1 ? "" : "s", primes[n - 1], n >= 100 ? " (the 100th is 541)" : "", n,
-           n == 1 ? "" : "s",
-           (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6);
+           n == 1 ? "" : "s", (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc > 2) {
-        fprintf(stderr, "usage: %s [N]   (the first N primes, 1..%d, default 100)\n", argv[0], MAX_N);
+        fprintf(stderr, "usage: %s [N]   (the first N primes, 1..%d, default 100)\n", argv[0],
+                MAX_N);
         return 2;
     }
     if (argc == 2) {

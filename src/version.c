@@ -4,12 +4,9 @@
  */
 #include "runtime.h"
 
-#define GORT_STR_(x) #x
-#define GORT_STR(x)  GORT_STR_(x)
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
-static const char version[] =
-    GORT_STR(GORT_VERSION_MAJOR) "." GORT_STR(GORT_VERSION_MINOR) "." GORT_STR(GORT_VERSION_PATCH);
+#define VERSION STR(GORT_VERSION_MAJOR) "." STR(GORT_VERSION_MINOR) "." STR(GORT_VERSION_PATCH)
 
-GORT_API const char *gort_version(void) {
-    return version;
-}
+GORT_API const char *gort_version(void) { return VERSION; }

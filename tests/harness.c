@@ -29,8 +29,7 @@ static struct {
 } tests[MAX_TESTS];
 static int ntests;
 
-void test_register(const char *name, test_fn fn)
-{
+void test_register(const char *name, test_fn fn) {
     if (ntests == MAX_TESTS) {
         fprintf(stderr, "harness: more than %d tests in one file\n", MAX_TESTS);
         abort();
@@ -41,8 +40,7 @@ void test_register(const char *name, test_fn fn)
 }
 
 /* One write(2) per message, so lines from several threads don't interleave. */
-static void say(const char *fmt, ...)
-{
+static void say(const char *fmt, ...) {
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -54,17 +52,15 @@ static void say(const char *fmt, ...)
         return;
 }
 
-void test_check_failed(const char *file, int line, const char *expr)
-{
+void test_check_failed(const char *file, int line, const char *expr) {
     say("%s:%d: CHECK failed: %s\n", file, line, expr);
     abort();
 }
 
-void test_check_eq_failed(const char *file, int line, const char *a_expr,
-                          const char *b_expr, int64_t a, int64_t b)
-{
-    say("%s:%d: CHECK failed: %s == %s (%lld vs %lld)\n", file, line, a_expr,
-        b_expr, (long long)a, (long long)b);
+void test_check_eq_failed(const char *file, int line, const char *a_expr, const char *b_expr,
+                          int64_t a, int64_t b) {
+    say("%s:%d: CHECK failed: %s == %s (%lld vs %lld)\n", file, line, a_expr, b_expr, (long long)a,
+        (long long)b);
     abort();
 }
 
@@ -77,8 +73,7 @@ void test_check_eq_failed(const char *file, int line, const char *a_expr,
 #endif
 #endif
 
-int test_sanitized(void)
-{
+int test_sanitized(void) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     return 1;
 #else
@@ -86,8 +81,7 @@ int test_sanitized(void)
 #endif
 }
 
-int test_tsan(void)
-{
+int test_tsan(void) {
 #if defined(__SANITIZE_THREAD__)
     return 1;
 #else
@@ -95,8 +89,7 @@ int test_tsan(void)
 #endif
 }
 
-int64_t test_scale(int64_t full, int64_t asan, int64_t tsan)
-{
+int64_t test_scale(int64_t full, int64_t asan, int64_t tsan) {
     if (test_tsan())
         return tsan;
     if (test_sanitized())
@@ -104,22 +97,19 @@ int64_t test_scale(int64_t full, int64_t asan, int64_t tsan)
     return full;
 }
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int timeout_s(void)
-{
+static int timeout_s(void) {
     const char *s = getenv("GORT_TEST_TIMEOUT");
     int t = s ? atoi(s) : 0;
     return t > 0 ? t : 300;
 }
 
-static void describe_status(int status, char *buf, size_t n)
-{
+static void describe_status(int status, char *buf, size_t n) {
     if (status == -1) {
         snprintf(buf, n, "timeout");
     } else if (WIFEXITED(status)) {
@@ -136,8 +126,7 @@ static void describe_status(int status, char *buf, size_t n)
 }
 
 /* waitpid with a deadline (now_s() time); -1 and the child killed past it. */
-static int wait_deadline(pid_t pid, double deadline, int kill_group)
-{
+static int wait_deadline(pid_t pid, double deadline, int kill_group) {
     int status;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -153,13 +142,12 @@ static int wait_deadline(pid_t pid, double deadline, int kill_group)
                 ;
             return -1;
         }
-        struct timespec ts = {0, 2 * 1000 * 1000};
+        struct timespec ts = { 0, 2 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
 }
 
-int test_fork_capture(void (*fn)(void), int seconds, char **err)
-{
+int test_fork_capture(void (*fn)(void), int seconds, char **err) {
     int fds[2];
     if (pipe(fds) < 0) {
         perror("harness: pipe");
@@ -192,7 +180,7 @@ int test_fork_capture(void (*fn)(void), int seconds, char **err)
         int left_ms = (int)((deadline - now_s()) * 1000);
         if (left_ms <= 0)
             break;
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
         int r = poll(&pfd, 1, left_ms);
         if (r < 0 && errno == EINTR)
             continue;
@@ -217,19 +205,19 @@ int test_fork_capture(void (*fn)(void), int seconds, char **err)
     return wait_deadline(pid, deadline, 0);
 }
 
-int test_expect_death(void (*fn)(void), const char *expected_substring)
-{
+int test_expect_death(void (*fn)(void), const char *expected_substring) {
     char *err = NULL;
     int secs = timeout_s() / 2;
     int status = test_fork_capture(fn, secs > 0 ? secs : 1, &err);
-    int died = status != -1 && (WIFSIGNALED(status) ||
-                                (WIFEXITED(status) && WEXITSTATUS(status) != 0));
+    int died = status != -1 &&
+               (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0));
     int ok = died && strstr(err, expected_substring) != NULL;
     if (!ok) {
         char how[64];
         describe_status(status, how, sizeof how);
         say("test_expect_death: wanted a death with \"%s\"; the child ended "
-            "with %s and wrote:\n", expected_substring, how);
+            "with %s and wrote:\n",
+            expected_substring, how);
         size_t len = strlen(err);
         if (len && write(STDERR_FILENO, err, len) < 0)
             ok = 0;
@@ -239,18 +227,15 @@ int test_expect_death(void (*fn)(void), const char *expected_substring)
     return ok;
 }
 
-static void backtrace_of(pid_t pid)
-{
+static void backtrace_of(pid_t pid) {
     char cmd[256];
-    snprintf(cmd, sizeof cmd,
-             "gdb -p %d -batch -ex 'thread apply all bt' </dev/null 1>&2",
+    snprintf(cmd, sizeof cmd, "gdb -p %d -batch -ex 'thread apply all bt' </dev/null 1>&2",
              (int)pid);
     if (system(cmd) != 0)
         say("harness: gdb failed\n");
 }
 
-static int run_one(int i)
-{
+static int run_one(int i) {
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -291,7 +276,7 @@ static int run_one(int i)
             status = -1;
             break;
         }
-        struct timespec ts = {(time_t)left, (long)((left - (time_t)left) * 1e9)};
+        struct timespec ts = { (time_t)left, (long)((left - (time_t)left) * 1e9) };
         sigtimedwait(&chld, NULL, &ts);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -311,8 +296,7 @@ static int run_one(int i)
     return passed;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc > 1) {
         for (int i = 0; i < ntests; i++) {
             if (strcmp(tests[i].name, argv[1]) == 0) {
@@ -321,8 +305,7 @@ int main(int argc, char **argv)
                 return 0;
             }
         }
-        fprintf(stderr, "%s: no test named %s; the tests are:\n", argv[0],
-                argv[1]);
+        fprintf(stderr, "%s: no test named %s; the tests are:\n", argv[0], argv[1]);
         for (int i = 0; i < ntests; i++)
             fprintf(stderr, "  %s\n", tests[i].name);
         return 2;
@@ -342,22 +325,19 @@ int main(int argc, char **argv)
 
 /* ---- helpers shared by the black-box tests --------------------------------- */
 
-void test_run_with(int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs};
+void test_run_with(int maxprocs, void (*fn)(void *), void *arg) {
+    gort_config cfg = { .maxprocs = maxprocs };
     CHECK_EQ(gort_run(&cfg, fn, arg), 0);
 }
 
-void test_wait_until_only_main(void)
-{
+void test_wait_until_only_main(void) {
     int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
     while (gort_num_goroutines() != 1 && gort_now() < give_up)
         gort_yield();
     CHECK_EQ(gort_num_goroutines(), 1);
 }
 
-gort_chan *test_mkchan(size_t elem, size_t cap)
-{
+gort_chan *test_mkchan(size_t elem, size_t cap) {
     gort_chan *c = NULL;
     CHECK_EQ(gort_chan_make(&c, elem, cap), 0);
     CHECK(c != NULL);
@@ -374,16 +354,13 @@ static struct {
     void *arg;
 } fatal_run;
 
-static void fatal_child(void)
-{
-    int r = gort_run(fatal_run.has_cfg ? &fatal_run.cfg : NULL, fatal_run.main_fn,
-                     fatal_run.arg);
+static void fatal_child(void) {
+    int r = gort_run(fatal_run.has_cfg ? &fatal_run.cfg : NULL, fatal_run.main_fn, fatal_run.arg);
     say("test_expect_fatal: gort_run returned %d: no fatal error\n", r);
 }
 
 int test_expect_fatal(const gort_config *cfg, void (*main_fn)(void *), void *arg,
-                      const char *expected_substring)
-{
+                      const char *expected_substring) {
     fatal_run.has_cfg = cfg != NULL;
     if (cfg)
         fatal_run.cfg = *cfg;
@@ -392,25 +369,21 @@ int test_expect_fatal(const gort_config *cfg, void (*main_fn)(void *), void *arg
     return test_expect_death(fatal_child, expected_substring);
 }
 
-void test_yield_until(atomic_int *ctr, int n)
-{
+void test_yield_until(atomic_int *ctr, int n) {
     for (long i = 0; i < 100000000L && atomic_load(ctr) < n; i++)
         gort_yield();
     CHECK(atomic_load(ctr) >= n);
 }
 
-void test_yield_n(int n)
-{
+void test_yield_n(int n) {
     for (int i = 0; i < n; i++)
         gort_yield();
 }
 
-gort_case test_rcase(gort_chan *c, void *elem)
-{
-    return (gort_case){.chan = c, .op = GORT_RECV, .elem = elem, .ok = -1};
+gort_case test_rcase(gort_chan *c, void *elem) {
+    return (gort_case){ .chan = c, .op = GORT_RECV, .elem = elem, .ok = -1 };
 }
 
-gort_case test_scase(gort_chan *c, void *elem)
-{
-    return (gort_case){.chan = c, .op = GORT_SEND, .elem = elem, .ok = -1};
+gort_case test_scase(gort_chan *c, void *elem) {
+    return (gort_case){ .chan = c, .op = GORT_SEND, .elem = elem, .ok = -1 };
 }

@@ -22,31 +22,29 @@ typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
 
 /* Defines test_<name> and registers it before main runs. */
-#define TEST(name)                                                          \
-    static void test_##name(void);                                         \
-    __attribute__((constructor)) static void test_register_##name(void)    \
-    {                                                                       \
-        test_register(#name, test_##name);                                 \
-    }                                                                       \
+#define TEST(name)                                                        \
+    static void test_##name(void);                                        \
+    __attribute__((constructor)) static void test_register_##name(void) { \
+        test_register(#name, test_##name);                                \
+    }                                                                     \
     static void test_##name(void)
 
 /* Both print one line and abort(): usable on any goroutine or thread. */
 void test_check_failed(const char *file, int line, const char *expr);
-void test_check_eq_failed(const char *file, int line, const char *a_expr,
-                          const char *b_expr, int64_t a, int64_t b);
+void test_check_eq_failed(const char *file, int line, const char *a_expr, const char *b_expr,
+                          int64_t a, int64_t b);
 
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond))                                                        \
-            test_check_failed(__FILE__, __LINE__, #cond);                   \
+#define CHECK(cond)                                       \
+    do {                                                  \
+        if (!(cond))                                      \
+            test_check_failed(__FILE__, __LINE__, #cond); \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                      \
-    do {                                                                    \
-        int64_t check_a_ = (int64_t)(a), check_b_ = (int64_t)(b);           \
-        if (check_a_ != check_b_)                                           \
-            test_check_eq_failed(__FILE__, __LINE__, #a, #b, check_a_,      \
-                                 check_b_);                                 \
+#define CHECK_EQ(a, b)                                                            \
+    do {                                                                          \
+        int64_t check_a_ = (int64_t)(a), check_b_ = (int64_t)(b);                 \
+        if (check_a_ != check_b_)                                                 \
+            test_check_eq_failed(__FILE__, __LINE__, #a, #b, check_a_, check_b_); \
     } while (0)
 
 /* 1 when built with AddressSanitizer or ThreadSanitizer, so heavy tests can

@@ -13,8 +13,7 @@
 
 static atomic_int ho_started, ho_done;
 
-static void ho_sender(void *arg)
-{
+static void ho_sender(void *arg) {
     gort_chan *c = arg;
     int v = 42;
     atomic_store(&ho_started, 1);
@@ -25,8 +24,7 @@ static void ho_sender(void *arg)
     atomic_store(&ho_done, 2);
 }
 
-static void handoff_main(void *arg)
-{
+static void handoff_main(void *arg) {
     (void)arg;
     atomic_store(&ho_started, 0);
     atomic_store(&ho_done, 0);
@@ -50,18 +48,16 @@ static void handoff_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_unbuffered_handoff)
-{
+TEST(chan_unbuffered_handoff) {
     test_run_with(1, handoff_main, NULL);
     test_run_with(2, handoff_main, NULL);
 }
 
 /* ---- Buffered FIFO, len and cap ---------------------------------------------- */
 
-static void fifo_main(void *arg)
-{
+static void fifo_main(void *arg) {
     (void)arg;
-    size_t caps[] = {1, 3, 8, 100};
+    size_t caps[] = { 1, 3, 8, 100 };
     for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
         size_t cap = caps[k];
         gort_chan *c = test_mkchan(sizeof(long), cap);
@@ -98,23 +94,18 @@ static void fifo_main(void *arg)
     }
 }
 
-TEST(chan_buffered_fifo_len_cap)
-{
-    test_run_with(1, fifo_main, NULL);
-}
+TEST(chan_buffered_fifo_len_cap) { test_run_with(1, fifo_main, NULL); }
 
 /* ---- elem_size 0 ------------------------------------------------------------ */
 
-static void zero_sender(void *arg)
-{
+static void zero_sender(void *arg) {
     gort_chan *c = arg;
     for (int i = 0; i < 100; i++)
         CHECK_EQ(gort_chan_send(c, NULL), 0);
     CHECK_EQ(gort_chan_close(c), 0);
 }
 
-static void zero_main(void *arg)
-{
+static void zero_main(void *arg) {
     (void)arg;
     /* Buffered struct{} channel: it still counts. */
     gort_chan *c = test_mkchan(0, 4);
@@ -146,8 +137,7 @@ static void zero_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_elem_size_zero)
-{
+TEST(chan_elem_size_zero) {
     test_run_with(1, zero_main, NULL);
     test_run_with(2, zero_main, NULL);
 }
@@ -158,14 +148,12 @@ typedef struct big {
     uint32_t w[1024];
 } big;
 
-static void big_fill(big *b, uint32_t seed)
-{
+static void big_fill(big *b, uint32_t seed) {
     for (int i = 0; i < 1024; i++)
         b->w[i] = seed * 2654435761u + (uint32_t)i;
 }
 
-static void big_check(const big *b, uint32_t seed)
-{
+static void big_check(const big *b, uint32_t seed) {
     for (int i = 0; i < 1024; i++)
         if (b->w[i] != seed * 2654435761u + (uint32_t)i)
             CHECK_EQ(b->w[i], seed * 2654435761u + (uint32_t)i);
@@ -173,8 +161,7 @@ static void big_check(const big *b, uint32_t seed)
 
 enum { BIG_N = 300 };
 
-static void big_sender(void *arg)
-{
+static void big_sender(void *arg) {
     gort_chan *c = arg;
     big b;
     for (uint32_t i = 0; i < BIG_N; i++) {
@@ -185,10 +172,9 @@ static void big_sender(void *arg)
     CHECK_EQ(gort_chan_close(c), 0);
 }
 
-static void big_main(void *arg)
-{
+static void big_main(void *arg) {
     (void)arg;
-    size_t caps[] = {0, 1, 5};
+    size_t caps[] = { 0, 1, 5 };
     for (int k = 0; k < 3; k++) {
         gort_chan *c = test_mkchan(sizeof(big), caps[k]);
         CHECK(gort_go(big_sender, c) > 0);
@@ -210,23 +196,20 @@ static void big_main(void *arg)
     }
 }
 
-TEST(chan_large_elem)
-{
+TEST(chan_large_elem) {
     test_run_with(1, big_main, NULL);
     test_run_with(2, big_main, NULL);
 }
 
 /* ---- recv with elem NULL -------------------------------------------------- */
 
-static void null_sender(void *arg)
-{
+static void null_sender(void *arg) {
     gort_chan *c = arg;
     for (int i = 0; i < 10; i++)
         CHECK_EQ(gort_chan_send(c, &i), 0);
 }
 
-static void recv_null_main(void *arg)
-{
+static void recv_null_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 4);
     int v = 1;
@@ -258,8 +241,7 @@ static void recv_null_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_recv_null_elem)
-{
+TEST(chan_recv_null_elem) {
     test_run_with(1, recv_null_main, NULL);
     test_run_with(2, recv_null_main, NULL);
 }
@@ -274,8 +256,7 @@ enum { NWAIT = 100 };
 static atomic_int cw_entered, cw_zero, cw_epipe;
 static gort_waitgroup cw_wg;
 
-static void cw_receiver(void *arg)
-{
+static void cw_receiver(void *arg) {
     gort_chan *c = arg;
     elem64 e;
     memset(&e, 0xab, sizeof e);
@@ -288,8 +269,7 @@ static void cw_receiver(void *arg)
     gort_wg_done(&cw_wg);
 }
 
-static void cw_sender(void *arg)
-{
+static void cw_sender(void *arg) {
     gort_chan *c = arg;
     elem64 e;
     memset(&e, 0x11, sizeof e);
@@ -299,10 +279,9 @@ static void cw_sender(void *arg)
     gort_wg_done(&cw_wg);
 }
 
-static void close_wakes_main(void *arg)
-{
+static void close_wakes_main(void *arg) {
     int procs = *(int *)arg;
-    size_t caps[] = {0, 3};
+    size_t caps[] = { 0, 3 };
     for (int k = 0; k < 2; k++) {
         size_t cap = caps[k];
         /* Receivers on an empty channel. */
@@ -352,8 +331,7 @@ static void close_wakes_main(void *arg)
     }
 }
 
-TEST(chan_close_wakes_all_waiters)
-{
+TEST(chan_close_wakes_all_waiters) {
     int procs = 1;
     test_run_with(1, close_wakes_main, &procs);
     procs = 2;
@@ -364,8 +342,7 @@ TEST(chan_close_wakes_all_waiters)
 
 /* ---- drain after close, and closed-channel errors ------------------------- */
 
-static void drain_recv(void *arg)
-{
+static void drain_recv(void *arg) {
     gort_chan *c = arg;
     long v = 0;
     for (long i = 0; i < 5; i++) {
@@ -377,8 +354,7 @@ static void drain_recv(void *arg)
     CHECK_EQ(v, 0);
 }
 
-static void drain_main(void *arg)
-{
+static void drain_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(long), 10);
     for (long i = 0; i < 5; i++) {
@@ -420,17 +396,13 @@ static void drain_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_drain_after_close_and_epipe)
-{
-    test_run_with(1, drain_main, NULL);
-}
+TEST(chan_drain_after_close_and_epipe) { test_run_with(1, drain_main, NULL); }
 
 /* ---- try operations ------------------------------------------------------- */
 
 static atomic_int try_entered, try_got;
 
-static void try_receiver(void *arg)
-{
+static void try_receiver(void *arg) {
     gort_chan *c = arg;
     int v = 0;
     atomic_fetch_add(&try_entered, 1);
@@ -439,16 +411,14 @@ static void try_receiver(void *arg)
     atomic_store(&try_got, 1);
 }
 
-static void try_sender(void *arg)
-{
+static void try_sender(void *arg) {
     gort_chan *c = arg;
     int v = 88;
     atomic_fetch_add(&try_entered, 1);
     CHECK_EQ(gort_chan_send(c, &v), 0);
 }
 
-static void try_main(void *arg)
-{
+static void try_main(void *arg) {
     (void)arg;
     int v = 1;
     gort_chan *c = test_mkchan(sizeof(int), 0);
@@ -487,15 +457,11 @@ static void try_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_try_eagain)
-{
-    test_run_with(1, try_main, NULL);
-}
+TEST(chan_try_eagain) { test_run_with(1, try_main, NULL); }
 
 /* ---- -EINVAL and huge capacities ------------------------------------------ */
 
-static void einval_main(void *arg)
-{
+static void einval_main(void *arg) {
     (void)arg;
     int v = 0;
     CHECK_EQ(gort_chan_make(NULL, 4, 1), -EINVAL);
@@ -512,32 +478,25 @@ static void einval_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_einval)
-{
+TEST(chan_einval) {
     test_run_with(1, einval_main, NULL);
     /* The same calls outside a runtime. */
     einval_main(NULL);
 }
 
-TEST(chan_make_huge_cap)
-{
+TEST(chan_make_huge_cap) {
     struct {
         size_t elem, cap;
     } cases[] = {
-        {8, SIZE_MAX},
-        {1, SIZE_MAX},
-        {8, SIZE_MAX / 8 + 1},
-        {SIZE_MAX, 2},
-        {SIZE_MAX / 2, 3},
-        {4096, (size_t)1 << 52},
-        {1, (size_t)1 << 62},
+        { 8, SIZE_MAX },     { 1, SIZE_MAX },           { 8, SIZE_MAX / 8 + 1 }, { SIZE_MAX, 2 },
+        { SIZE_MAX / 2, 3 }, { 4096, (size_t)1 << 52 }, { 1, (size_t)1 << 62 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gort_chan *c = NULL;
         int r = gort_chan_make(&c, cases[i].elem, cases[i].cap);
         if (r != -EINVAL && r != -ENOMEM) {
-            fprintf(stderr, "gort_chan_make(elem %zu, cap %zu) = %d\n", cases[i].elem,
-                    cases[i].cap, r);
+            fprintf(stderr, "gort_chan_make(elem %zu, cap %zu) = %d\n", cases[i].elem, cases[i].cap,
+                    r);
             CHECK(r == -EINVAL || r == -ENOMEM);
         }
     }
@@ -550,8 +509,7 @@ TEST(chan_make_huge_cap)
 
 /* ---- outside any runtime: non-blocking use from a plain thread ------------- */
 
-TEST(chan_outside_runtime)
-{
+TEST(chan_outside_runtime) {
     gort_chan *c = test_mkchan(sizeof(int), 3);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(gort_chan_send(c, &i), 0);
@@ -571,14 +529,12 @@ TEST(chan_outside_runtime)
 
 static atomic_int fw_entered;
 
-static void fw_receiver(void *arg)
-{
+static void fw_receiver(void *arg) {
     atomic_store(&fw_entered, 1);
     gort_chan_recv(arg, NULL);
 }
 
-static void free_waited_main(void *arg)
-{
+static void free_waited_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(fw_receiver, c) > 0);
@@ -586,15 +542,13 @@ static void free_waited_main(void *arg)
     gort_chan_free(c);
 }
 
-static void fw_sender(void *arg)
-{
+static void fw_sender(void *arg) {
     int v = 1;
     atomic_store(&fw_entered, 1);
     gort_chan_send(arg, &v);
 }
 
-static void free_waited_sender_main(void *arg)
-{
+static void free_waited_sender_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 0;
@@ -604,9 +558,8 @@ static void free_waited_sender_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(chan_free_with_waiter_fatal)
-{
-    gort_config cfg = {.maxprocs = 1};
+TEST(chan_free_with_waiter_fatal) {
+    gort_config cfg = { .maxprocs = 1 };
     CHECK(test_expect_fatal(&cfg, free_waited_main, NULL, "gort_chan_free"));
     CHECK(test_expect_fatal(&cfg, free_waited_sender_main, NULL, "gort_chan_free"));
 }

@@ -16,8 +16,7 @@ typedef struct foreign_arg {
     long n;
 } foreign_arg;
 
-static void *foreign_sender(void *p)
-{
+static void *foreign_sender(void *p) {
     foreign_arg *a = p;
     CHECK_EQ(gort_id(), 0);
     for (long i = 0; i < a->n; i++)
@@ -26,44 +25,40 @@ static void *foreign_sender(void *p)
     return NULL;
 }
 
-static void *foreign_receiver(void *p)
-{
+static void *foreign_receiver(void *p) {
     foreign_arg *a = p;
     long v, sum = 0, count = 0;
     while (gort_chan_recv(a->c, &v) == 1) {
         sum += v;
         count++;
     }
-    long res[2] = {sum, count};
+    long res[2] = { sum, count };
     CHECK_EQ(gort_chan_send(a->done, res), 0); /* foreign send to a goroutine */
     return NULL;
 }
 
 static gort_waitgroup fg_wg;
 
-static void foreign_goroutine_sender(void *arg)
-{
+static void foreign_goroutine_sender(void *arg) {
     foreign_arg *a = arg;
     for (long i = 0; i < a->n; i++)
         CHECK_EQ(gort_chan_send(a->c, &i), 0);
     gort_wg_done(&fg_wg);
 }
 
-static void join_thread(pthread_t t)
-{
+static void join_thread(pthread_t t) {
     gort_syscall_enter();
     int r = pthread_join(t, NULL);
     gort_syscall_exit();
     CHECK_EQ(r, 0);
 }
 
-static void foreign_main(void *arg)
-{
+static void foreign_main(void *arg) {
     (void)arg;
     long n = test_scale(20000, 5000, 2000);
     for (size_t cap = 0; cap <= 4; cap += 4) {
         /* Thread sends, goroutine receives. */
-        foreign_arg a = {.c = test_mkchan(sizeof(long), cap), .n = n};
+        foreign_arg a = { .c = test_mkchan(sizeof(long), cap), .n = n };
         pthread_t t;
         CHECK_EQ(pthread_create(&t, NULL, foreign_sender, &a), 0);
         long v, expect = 0;
@@ -76,8 +71,9 @@ static void foreign_main(void *arg)
         gort_chan_free(a.c);
 
         /* Goroutines send, thread receives; the thread reports on a channel. */
-        foreign_arg b = {.c = test_mkchan(sizeof(long), cap), .done = test_mkchan(2 * sizeof(long), 0),
-                         .n = n};
+        foreign_arg b = { .c = test_mkchan(sizeof(long), cap),
+                          .done = test_mkchan(2 * sizeof(long), 0),
+                          .n = n };
         CHECK_EQ(pthread_create(&t, NULL, foreign_receiver, &b), 0);
         gort_wg_add(&fg_wg, 4);
         for (int i = 0; i < 4; i++)
@@ -94,8 +90,7 @@ static void foreign_main(void *arg)
     }
 }
 
-TEST(chan_foreign_thread)
-{
+TEST(chan_foreign_thread) {
     test_run_with(1, foreign_main, NULL);
     test_run_with(2, foreign_main, NULL);
 }
@@ -103,8 +98,7 @@ TEST(chan_foreign_thread)
 /* A foreign thread blocked in recv and one blocked in send are woken by close. */
 static atomic_int fc_entered;
 
-static void *foreign_blocked_recv(void *p)
-{
+static void *foreign_blocked_recv(void *p) {
     gort_chan *c = p;
     long v = 7;
     atomic_fetch_add(&fc_entered, 1);
@@ -113,8 +107,7 @@ static void *foreign_blocked_recv(void *p)
     return NULL;
 }
 
-static void *foreign_blocked_send(void *p)
-{
+static void *foreign_blocked_send(void *p) {
     gort_chan *c = p;
     long v = 7;
     atomic_fetch_add(&fc_entered, 1);
@@ -122,8 +115,7 @@ static void *foreign_blocked_send(void *p)
     return NULL;
 }
 
-static void foreign_close_main(void *arg)
-{
+static void foreign_close_main(void *arg) {
     (void)arg;
     atomic_store(&fc_entered, 0);
     gort_chan *r = test_mkchan(sizeof(long), 0), *s = test_mkchan(sizeof(long), 1);
@@ -144,7 +136,4 @@ static void foreign_close_main(void *arg)
     gort_chan_free(s);
 }
 
-TEST(chan_foreign_thread_close)
-{
-    test_run_with(2, foreign_close_main, NULL);
-}
+TEST(chan_foreign_thread_close) { test_run_with(2, foreign_close_main, NULL); }

@@ -20,13 +20,12 @@ typedef struct race_cfg {
 
 static race_cfg rc;
 static gort_chan *race_c;
-static atomic_uchar *race_ok_sent;    /* per value: its send returned 0 */
-static atomic_uchar *race_seen;       /* per value: times received */
+static atomic_uchar *race_ok_sent; /* per value: its send returned 0 */
+static atomic_uchar *race_seen;    /* per value: times received */
 static atomic_long race_sent_ok, race_received;
 static gort_waitgroup race_wg;
 
-static void race_sender(void *arg)
-{
+static void race_sender(void *arg) {
     int s = (int)(intptr_t)arg;
     for (int i = 0; i < rc.per_sender; i++) {
         uint32_t v = (uint32_t)(s * rc.per_sender + i);
@@ -41,8 +40,7 @@ static void race_sender(void *arg)
     gort_wg_done(&race_wg);
 }
 
-static void race_receiver(void *arg)
-{
+static void race_receiver(void *arg) {
     (void)arg;
     uint32_t v;
     int r;
@@ -56,8 +54,7 @@ static void race_receiver(void *arg)
     gort_wg_done(&race_wg);
 }
 
-static void race_closer(void *arg)
-{
+static void race_closer(void *arg) {
     long after = (long)(intptr_t)arg;
     while (atomic_load(&race_received) < after)
         gort_yield();
@@ -65,8 +62,7 @@ static void race_closer(void *arg)
     gort_wg_done(&race_wg);
 }
 
-static void race_main(void *arg)
-{
+static void race_main(void *arg) {
     (void)arg;
     int total = rc.senders * rc.per_sender;
     int rounds = (int)test_scale(20, 5, 3);
@@ -96,10 +92,9 @@ static void race_main(void *arg)
     }
 }
 
-TEST(chan_close_races_send_recv)
-{
-    size_t caps[] = {0, 1, 16};
-    int procs[] = {1, 2, 4};
+TEST(chan_close_races_send_recv) {
+    size_t caps[] = { 0, 1, 16 };
+    int procs[] = { 1, 2, 4 };
     for (int k = 0; k < 3; k++) {
         for (int p = 0; p < 3; p++) {
             rc.cap = caps[k];
@@ -129,19 +124,17 @@ static gort_waitgroup mpmc_prod_wg, mpmc_cons_wg;
 /* Distinct values that are not just 0..n-1: index i maps to value(i). */
 static uint64_t mpmc_value(uint64_t i) { return i * 0x9E3779B97F4A7C15ull ^ (i << 7); }
 
-static void mpmc_producer(void *arg)
-{
+static void mpmc_producer(void *arg) {
     long p = (long)(intptr_t)arg;
     for (long i = 0; i < mc.per_producer; i++) {
         uint64_t idx = (uint64_t)(p * mc.per_producer + i);
-        uint64_t msg[2] = {idx, mpmc_value(idx)};
+        uint64_t msg[2] = { idx, mpmc_value(idx) };
         CHECK_EQ(gort_chan_send(mpmc_c, msg), 0);
     }
     gort_wg_done(&mpmc_prod_wg);
 }
 
-static void mpmc_consumer(void *arg)
-{
+static void mpmc_consumer(void *arg) {
     (void)arg;
     uint64_t msg[2], sum = 0, x = 0;
     long n = 0;
@@ -160,8 +153,7 @@ static void mpmc_consumer(void *arg)
     gort_wg_done(&mpmc_cons_wg);
 }
 
-static void mpmc_main(void *arg)
-{
+static void mpmc_main(void *arg) {
     (void)arg;
     uint64_t total = (uint64_t)mc.producers * (uint64_t)mc.per_producer;
     mpmc_c = test_mkchan(2 * sizeof(uint64_t), mc.cap);
@@ -193,10 +185,9 @@ static void mpmc_main(void *arg)
     free(mpmc_seen);
 }
 
-TEST(chan_mpmc_checksums)
-{
-    size_t caps[] = {0, 1, 16, 1024};
-    int procs[] = {1, 2, 4};
+TEST(chan_mpmc_checksums) {
+    size_t caps[] = { 0, 1, 16, 1024 };
+    int procs[] = { 1, 2, 4 };
     for (int k = 0; k < 4; k++) {
         for (int p = 0; p < 3; p++) {
             mc.cap = caps[k];
@@ -208,10 +199,9 @@ TEST(chan_mpmc_checksums)
     }
 }
 
-TEST(chan_mpmc_many_goroutines)
-{
+TEST(chan_mpmc_many_goroutines) {
     /* Lots of producers and consumers parked at once. */
-    size_t caps[] = {0, 16};
+    size_t caps[] = { 0, 16 };
     for (int k = 0; k < 2; k++) {
         mc.cap = caps[k];
         mc.producers = (int)test_scale(1000, 500, 200);
@@ -225,8 +215,7 @@ TEST(chan_mpmc_many_goroutines)
 
 static gort_chan *ping, *pong;
 
-static void ponger(void *arg)
-{
+static void ponger(void *arg) {
     long n = (long)(intptr_t)arg, v;
     for (long i = 0; i < n; i++) {
         CHECK_EQ(gort_chan_recv(ping, &v), 1);
@@ -236,8 +225,7 @@ static void ponger(void *arg)
     }
 }
 
-static void pingpong_main(void *arg)
-{
+static void pingpong_main(void *arg) {
     long n = *(long *)arg;
     for (int cap = 0; cap <= 1; cap++) {
         ping = test_mkchan(sizeof(long), (size_t)cap);
@@ -259,8 +247,7 @@ static void pingpong_main(void *arg)
     }
 }
 
-TEST(chan_ping_pong)
-{
+TEST(chan_ping_pong) {
     long n = test_scale(100000, 20000, 10000);
     test_run_with(1, pingpong_main, &n);
     test_run_with(2, pingpong_main, &n);
@@ -272,8 +259,7 @@ typedef struct dlink {
     gort_chan *left, *right;
 } dlink;
 
-static void daisy(void *arg)
-{
+static void daisy(void *arg) {
     dlink *l = arg;
     long v;
     CHECK_EQ(gort_chan_recv(l->right, &v), 1);
@@ -281,8 +267,7 @@ static void daisy(void *arg)
     CHECK_EQ(gort_chan_send(l->left, &v), 0);
 }
 
-static void daisy_main(void *arg)
-{
+static void daisy_main(void *arg) {
     int n = *(int *)arg;
     gort_chan **chans = calloc((size_t)n + 1, sizeof *chans);
     dlink *links = calloc((size_t)n, sizeof *links);
@@ -303,8 +288,7 @@ static void daisy_main(void *arg)
     free(links);
 }
 
-TEST(chan_daisy_chain)
-{
+TEST(chan_daisy_chain) {
     int n = (int)test_scale(10000, 10000, 1000);
     test_run_with(1, daisy_main, &n);
     test_run_with(4, daisy_main, &n);

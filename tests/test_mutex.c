@@ -13,8 +13,7 @@ static long counter;          /* guarded by counter_mu; deliberately not atomic 
 static atomic_int inside;
 static gort_waitgroup counter_wg;
 
-static void counter_worker(void *arg)
-{
+static void counter_worker(void *arg) {
     long n = (long)(intptr_t)arg;
     for (long i = 0; i < n; i++) {
         gort_mutex_lock(&counter_mu);
@@ -29,8 +28,7 @@ static void counter_worker(void *arg)
     gort_wg_done(&counter_wg);
 }
 
-static void counter_main(void *arg)
-{
+static void counter_main(void *arg) {
     long n = *(long *)arg;
     gort_wg_add(&counter_wg, 8);
     for (int i = 0; i < 8; i++)
@@ -41,15 +39,13 @@ static void counter_main(void *arg)
     gort_mutex_unlock(&counter_mu);
 }
 
-TEST(mutex_protects_counter)
-{
+TEST(mutex_protects_counter) {
     long n = test_scale(100000, 20000, 10000);
     test_run_with(2, counter_main, &n);
     CHECK_EQ(counter, 8 * n);
 }
 
-TEST(mutex_protects_counter_many_procs)
-{
+TEST(mutex_protects_counter_many_procs) {
     long n = test_scale(50000, 10000, 5000);
     counter = 0;
     test_run_with(4, counter_main, &n);
@@ -59,16 +55,14 @@ TEST(mutex_protects_counter_many_procs)
     CHECK_EQ(counter, 8 * n);
 }
 
-static void trylock_other(void *arg)
-{
+static void trylock_other(void *arg) {
     gort_mutex *mu = arg;
     CHECK_EQ(gort_mutex_trylock(mu), 0);
 }
 
-static void trylock_main(void *arg)
-{
+static void trylock_main(void *arg) {
     (void)arg;
-    gort_mutex mu = {0};
+    gort_mutex mu = { 0 };
     CHECK_EQ(gort_mutex_trylock(&mu), 1);
     CHECK_EQ(gort_mutex_trylock(&mu), 0);
     gort_mutex_unlock(&mu);
@@ -86,16 +80,12 @@ static void trylock_main(void *arg)
     gort_mutex_unlock(&mu);
 }
 
-TEST(mutex_trylock)
-{
-    test_run_with(2, trylock_main, NULL);
-}
+TEST(mutex_trylock) { test_run_with(2, trylock_main, NULL); }
 
 static gort_mutex handoff_mu;
 static atomic_int handoff_state;
 
-static void handoff_locker(void *arg)
-{
+static void handoff_locker(void *arg) {
     /* Blocks until main unlocks, then owns the mutex. */
     atomic_store(&handoff_state, 1);
     gort_mutex_lock(&handoff_mu);
@@ -104,10 +94,9 @@ static void handoff_locker(void *arg)
     gort_wg_done(arg);
 }
 
-static void handoff_main(void *arg)
-{
+static void handoff_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, 1);
     gort_mutex_lock(&handoff_mu);
     CHECK(gort_go(handoff_locker, &wg) > 0);
@@ -121,8 +110,7 @@ static void handoff_main(void *arg)
     CHECK_EQ(atomic_load(&handoff_state), 2);
 }
 
-TEST(mutex_waiter_wakes_on_unlock)
-{
+TEST(mutex_waiter_wakes_on_unlock) {
     test_run_with(1, handoff_main, NULL);
     atomic_store(&handoff_state, 0);
     test_run_with(2, handoff_main, NULL);
@@ -132,18 +120,16 @@ TEST(mutex_waiter_wakes_on_unlock)
 static gort_mutex crowd_mu;
 static long crowd_count;
 
-static void crowd_member(void *arg)
-{
+static void crowd_member(void *arg) {
     gort_mutex_lock(&crowd_mu);
     crowd_count++;
     gort_mutex_unlock(&crowd_mu);
     gort_wg_done(arg);
 }
 
-static void crowd_main(void *arg)
-{
+static void crowd_main(void *arg) {
     int n = *(int *)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, n);
     gort_mutex_lock(&crowd_mu);
     for (int i = 0; i < n; i++)
@@ -158,42 +144,34 @@ static void crowd_main(void *arg)
     gort_mutex_unlock(&crowd_mu);
 }
 
-TEST(mutex_many_waiters)
-{
+TEST(mutex_many_waiters) {
     int n = (int)test_scale(10000, 5000, 500);
     test_run_with(2, crowd_main, &n);
 }
 
-static void unlock_unlocked_main(void *arg)
-{
+static void unlock_unlocked_main(void *arg) {
     (void)arg;
-    gort_mutex mu = {0};
+    gort_mutex mu = { 0 };
     gort_mutex_unlock(&mu);
 }
 
-TEST(mutex_unlock_unlocked_fatal)
-{
+TEST(mutex_unlock_unlocked_fatal) {
     CHECK(test_expect_fatal(NULL, unlock_unlocked_main, NULL, "unlock of unlocked mutex"));
 }
 
-static void double_unlock_main(void *arg)
-{
+static void double_unlock_main(void *arg) {
     (void)arg;
-    gort_mutex mu = {0};
+    gort_mutex mu = { 0 };
     gort_mutex_lock(&mu);
     gort_mutex_unlock(&mu);
     gort_mutex_unlock(&mu);
 }
 
-TEST(mutex_double_unlock_fatal)
-{
+TEST(mutex_double_unlock_fatal) {
     CHECK(test_expect_fatal(NULL, double_unlock_main, NULL, "unlock of unlocked mutex"));
 }
 
-static int32_t load_state(const int32_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
+static int32_t load_state(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 
 /* ---- Mutex starvation mode -------------------------------------------------------- */
 
@@ -203,8 +181,7 @@ static atomic_int sv_calling, sv_next;
 static int sv_order[NSW];
 static gort_waitgroup sv_wg;
 
-static void sv_waiter(void *arg)
-{
+static void sv_waiter(void *arg) {
     int id = (int)(intptr_t)arg;
     atomic_fetch_add(&sv_calling, 1);
     gort_mutex_lock(&sv_mu);
@@ -214,15 +191,13 @@ static void sv_waiter(void *arg)
 }
 
 /* Holds the lock while yielding for at least ns, measured with gort_now. */
-static void hold_for(int64_t ns)
-{
+static void hold_for(int64_t ns) {
     int64_t t0 = gort_now();
     while (gort_now() - t0 < ns)
         gort_yield();
 }
 
-static void starve_main(void *arg)
-{
+static void starve_main(void *arg) {
     (void)arg;
     memset(&sv_mu, 0, sizeof sv_mu);
     atomic_store(&sv_calling, 0);
@@ -231,8 +206,8 @@ static void starve_main(void *arg)
 
     gort_mutex_lock(&sv_mu);
     CHECK(gort_go(sv_waiter, (void *)(intptr_t)0) > 0);
-    test_yield_until(&sv_calling, 1);   /* waiter 0 parked in lock */
-    hold_for(3000000);              /* it waits over 1 ms */
+    test_yield_until(&sv_calling, 1); /* waiter 0 parked in lock */
+    hold_for(3000000);                /* it waits over 1 ms */
     CHECK_EQ(load_state(&sv_mu.state) & 4, 0);
     /* Release, then barge straight back in before the woken waiter runs:
      * it finds the lock taken after waiting > 1 ms and switches the mutex
@@ -264,8 +239,7 @@ static void starve_main(void *arg)
     gort_mutex_unlock(&sv_mu);
 }
 
-TEST(mutex_starvation_mode_fifo)
-{
+TEST(mutex_starvation_mode_fifo) {
     for (int i = 0; i < 5; i++)
         test_run_with(1, starve_main, NULL);
 }
@@ -277,8 +251,7 @@ static long ld_counter; /* guarded by ld_mu */
 static atomic_int ld_inside, ld_seen_starving;
 static gort_waitgroup ld_wg;
 
-static void ld_worker(void *arg)
-{
+static void ld_worker(void *arg) {
     long n = (long)(intptr_t)arg;
     for (long i = 0; i < n; i++) {
         gort_mutex_lock(&ld_mu);
@@ -296,8 +269,7 @@ static void ld_worker(void *arg)
     gort_wg_done(&ld_wg);
 }
 
-static void ld_main(void *arg)
-{
+static void ld_main(void *arg) {
     (void)arg;
     long n = test_scale(200, 100, 50);
     ld_counter = 0;
@@ -311,8 +283,7 @@ static void ld_main(void *arg)
     CHECK_EQ(load_state(&ld_mu.state), 0);
 }
 
-TEST(mutex_starvation_under_load)
-{
+TEST(mutex_starvation_under_load) {
     test_run_with(2, ld_main, NULL);
     test_run_with(4, ld_main, NULL);
 }

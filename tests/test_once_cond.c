@@ -16,8 +16,7 @@ static atomic_int once_calls, once_gate;
 static long once_data; /* written by fn, read by every caller without a lock */
 static gort_waitgroup once_wg;
 
-static void once_fn(void *arg)
-{
+static void once_fn(void *arg) {
     CHECK_EQ((intptr_t)arg, 1234);
     atomic_fetch_add(&once_calls, 1);
     /* Take a while, so others arrive while it runs. */
@@ -25,20 +24,18 @@ static void once_fn(void *arg)
     once_data = 42;
 }
 
-static void once_racer(void *arg)
-{
+static void once_racer(void *arg) {
     (void)arg;
     while (!atomic_load(&once_gate))
         gort_yield();
     gort_once_do(&once, once_fn, (void *)(intptr_t)1234);
-    CHECK_EQ(once_data, 42);              /* its effects are visible */
+    CHECK_EQ(once_data, 42); /* its effects are visible */
     CHECK_EQ(atomic_load(&once_calls), 1);
     gort_once_do(&once, once_fn, (void *)(intptr_t)1234);
     gort_wg_done(&once_wg);
 }
 
-static void once_main(void *arg)
-{
+static void once_main(void *arg) {
     (void)arg;
     memset(&once, 0, sizeof once);
     once_data = 0;
@@ -54,8 +51,7 @@ static void once_main(void *arg)
     CHECK_EQ(once_data, 42);
 }
 
-TEST(once_runs_exactly_once)
-{
+TEST(once_runs_exactly_once) {
     for (int i = 0; i < 10; i++) {
         test_run_with(4, once_main, NULL);
         test_run_with(2, once_main, NULL);
@@ -66,9 +62,8 @@ TEST(once_runs_exactly_once)
 static int plain_calls;
 static void plain_fn(void *arg) { (*(int *)arg)++; }
 
-TEST(once_outside_runtime)
-{
-    gort_once o = {0};
+TEST(once_outside_runtime) {
+    gort_once o = { 0 };
     gort_once_do(&o, plain_fn, &plain_calls);
     gort_once_do(&o, plain_fn, &plain_calls);
     CHECK_EQ(plain_calls, 1);
@@ -79,12 +74,11 @@ TEST(once_outside_runtime)
 enum { NCW = 10 };
 static gort_mutex cv_mu;
 static gort_cond cv;
-static int cv_tokens;                /* guarded by cv_mu */
+static int cv_tokens; /* guarded by cv_mu */
 static atomic_int cv_waiting, cv_returns, cv_consumed;
 static gort_waitgroup cv_wg;
 
-static void cv_waiter(void *arg)
-{
+static void cv_waiter(void *arg) {
     (void)arg;
     gort_mutex_lock(&cv_mu);
     atomic_fetch_add(&cv_waiting, 1);
@@ -98,8 +92,7 @@ static void cv_waiter(void *arg)
     gort_wg_done(&cv_wg);
 }
 
-static void cv_signal_main(void *arg)
-{
+static void cv_signal_main(void *arg) {
     (void)arg;
     atomic_store(&cv_waiting, 0);
     atomic_store(&cv_returns, 0);
@@ -123,17 +116,13 @@ static void cv_signal_main(void *arg)
         CHECK_EQ(atomic_load(&cv_consumed), k);
     }
     gort_wg_wait(&cv_wg);
-    gort_cond_signal(&cv);      /* nobody waits: no effect */
+    gort_cond_signal(&cv); /* nobody waits: no effect */
     gort_cond_broadcast(&cv);
 }
 
-TEST(cond_signal_wakes_one)
-{
-    test_run_with(1, cv_signal_main, NULL);
-}
+TEST(cond_signal_wakes_one) { test_run_with(1, cv_signal_main, NULL); }
 
-static void cv_broadcast_main(void *arg)
-{
+static void cv_broadcast_main(void *arg) {
     int procs = *(int *)arg;
     for (int round = 0; round < 10; round++) {
         atomic_store(&cv_waiting, 0);
@@ -157,8 +146,7 @@ static void cv_broadcast_main(void *arg)
     }
 }
 
-TEST(cond_broadcast_wakes_all)
-{
+TEST(cond_broadcast_wakes_all) {
     int procs = 1;
     test_run_with(1, cv_broadcast_main, &procs);
     procs = 2;
@@ -175,8 +163,7 @@ static atomic_ulong q_sum;
 static atomic_long q_count;
 static gort_waitgroup q_prod_wg, q_cons_wg;
 
-static void q_put(long v, int signal_outside)
-{
+static void q_put(long v, int signal_outside) {
     gort_mutex_lock(&q_mu);
     while (q_len == QCAP)
         gort_cond_wait(&q_notfull, &q_mu);
@@ -191,8 +178,7 @@ static void q_put(long v, int signal_outside)
     }
 }
 
-static int q_get(long *v)
-{
+static int q_get(long *v) {
     gort_mutex_lock(&q_mu);
     while (q_len == 0 && !q_closed)
         gort_cond_wait(&q_notempty, &q_mu);
@@ -210,16 +196,14 @@ static int q_get(long *v)
 
 static long q_per_producer;
 
-static void q_producer(void *arg)
-{
+static void q_producer(void *arg) {
     long p = (long)(intptr_t)arg;
     for (long i = 0; i < q_per_producer; i++)
         q_put(p * q_per_producer + i + 1, (int)(i & 1));
     gort_wg_done(&q_prod_wg);
 }
 
-static void q_consumer(void *arg)
-{
+static void q_consumer(void *arg) {
     (void)arg;
     long v;
     unsigned long sum = 0;
@@ -233,8 +217,7 @@ static void q_consumer(void *arg)
     gort_wg_done(&q_cons_wg);
 }
 
-static void q_main(void *arg)
-{
+static void q_main(void *arg) {
     (void)arg;
     const int np = 4, nc = 4;
     q_head = q_len = q_closed = 0;
@@ -257,8 +240,7 @@ static void q_main(void *arg)
     CHECK(atomic_load(&q_sum) == (unsigned long)(total * (total + 1) / 2));
 }
 
-TEST(cond_no_lost_signal)
-{
+TEST(cond_no_lost_signal) {
     q_per_producer = test_scale(50000, 10000, 3000);
     test_run_with(1, q_main, NULL);
     test_run_with(2, q_main, NULL);
@@ -268,12 +250,11 @@ TEST(cond_no_lost_signal)
 /* A foreign thread waits on a cond; goroutines signal it, and the reverse. */
 static gort_mutex fc_mu;
 static gort_cond fc_cv, fc_back;
-static int fc_turn;   /* guarded by fc_mu: even, the thread's move; odd, a goroutine's */
+static int fc_turn; /* guarded by fc_mu: even, the thread's move; odd, a goroutine's */
 static long fc_rounds;
 static gort_waitgroup fc_thread_done;
 
-static void *fc_thread(void *p)
-{
+static void *fc_thread(void *p) {
     (void)p;
     CHECK_EQ(gort_id(), 0);
     gort_mutex_lock(&fc_mu);
@@ -282,7 +263,7 @@ static void *fc_thread(void *p)
             gort_cond_wait(&fc_cv, &fc_mu); /* the thread waits */
         fc_turn++;
         if (r % 2)
-            gort_cond_signal(&fc_back);     /* the thread signals a goroutine */
+            gort_cond_signal(&fc_back); /* the thread signals a goroutine */
         else
             gort_cond_broadcast(&fc_back);
     }
@@ -291,8 +272,7 @@ static void *fc_thread(void *p)
     return NULL;
 }
 
-static void fc_main(void *arg)
-{
+static void fc_main(void *arg) {
     (void)arg;
     fc_turn = 0;
     fc_rounds = test_scale(5000, 1000, 300);
@@ -315,8 +295,7 @@ static void fc_main(void *arg)
     gort_syscall_exit();
 }
 
-TEST(cond_foreign_thread)
-{
+TEST(cond_foreign_thread) {
     test_run_with(1, fc_main, NULL);
     test_run_with(2, fc_main, NULL);
 }
@@ -330,14 +309,12 @@ static gort_once z_once;
 static gort_cond z_cond;
 static int z_once_calls;
 
-static void z_once_fn(void *arg)
-{
+static void z_once_fn(void *arg) {
     (void)arg;
     z_once_calls++;
 }
 
-static void z_child(void *arg)
-{
+static void z_child(void *arg) {
     (void)arg;
     gort_mutex_lock(&z_mu);
     gort_cond_signal(&z_cond);
@@ -345,8 +322,7 @@ static void z_child(void *arg)
     gort_wg_done(&z_wg);
 }
 
-static void zero_main(void *arg)
-{
+static void zero_main(void *arg) {
     (void)arg;
     /* Static zero values. */
     gort_mutex_lock(&z_mu);
@@ -370,11 +346,11 @@ static void zero_main(void *arg)
     gort_wg_wait(&z_wg);
 
     /* Automatic zero values, `= {0}`. */
-    gort_mutex mu = {0};
-    gort_rwmutex rw = {0};
-    gort_once o = {0};
-    gort_cond cv = {0};
-    gort_waitgroup wg = {0};
+    gort_mutex mu = { 0 };
+    gort_rwmutex rw = { 0 };
+    gort_once o = { 0 };
+    gort_cond cv = { 0 };
+    gort_waitgroup wg = { 0 };
     int calls = 0;
     gort_mutex_lock(&mu);
     CHECK_EQ(gort_mutex_trylock(&mu), 0);
@@ -393,8 +369,7 @@ static void zero_main(void *arg)
     CHECK_EQ(rw.readerCount, 0);
 }
 
-TEST(sync_zero_values)
-{
+TEST(sync_zero_values) {
     test_run_with(1, zero_main, NULL);
     test_run_with(2, zero_main, NULL);
 }

@@ -16,8 +16,7 @@ static gort_rwmutex share_rw;
 static gort_waitgroup share_in, share_done;
 static atomic_int share_inside, share_max;
 
-static void share_reader(void *arg)
-{
+static void share_reader(void *arg) {
     (void)arg;
     gort_rwmutex_rlock(&share_rw);
     int n = atomic_fetch_add(&share_inside, 1) + 1;
@@ -33,8 +32,7 @@ static void share_reader(void *arg)
     gort_wg_done(&share_done);
 }
 
-static void share_main(void *arg)
-{
+static void share_main(void *arg) {
     (void)arg;
     for (int round = 0; round < 50; round++) {
         atomic_store(&share_max, 0);
@@ -62,8 +60,7 @@ static void share_main(void *arg)
     gort_rwmutex_unlock(&share_rw);
 }
 
-TEST(rwmutex_readers_share)
-{
+TEST(rwmutex_readers_share) {
     test_run_with(2, share_main, NULL);
     test_run_with(1, share_main, NULL);
 }
@@ -75,8 +72,7 @@ static long ex_counter; /* guarded by ex_rw; deliberately not atomic */
 static atomic_int ex_writers_in, ex_readers_in;
 static gort_waitgroup ex_wg;
 
-static void ex_writer(void *arg)
-{
+static void ex_writer(void *arg) {
     long n = (long)(intptr_t)arg;
     for (long i = 0; i < n; i++) {
         if (i % 7 == 0) {
@@ -97,8 +93,7 @@ static void ex_writer(void *arg)
     gort_wg_done(&ex_wg);
 }
 
-static void ex_reader(void *arg)
-{
+static void ex_reader(void *arg) {
     long n = (long)(intptr_t)arg;
     long last = 0;
     for (long i = 0; i < n; i++) {
@@ -122,8 +117,7 @@ static void ex_reader(void *arg)
     gort_wg_done(&ex_wg);
 }
 
-static void ex_main(void *arg)
-{
+static void ex_main(void *arg) {
     long n = *(long *)arg;
     ex_counter = 0;
     gort_wg_add(&ex_wg, 12);
@@ -137,8 +131,7 @@ static void ex_main(void *arg)
     gort_rwmutex_runlock(&ex_rw);
 }
 
-TEST(rwmutex_writers_exclusive)
-{
+TEST(rwmutex_writers_exclusive) {
     long n = test_scale(20000, 5000, 2000);
     test_run_with(1, ex_main, &n);
     test_run_with(2, ex_main, &n);
@@ -147,17 +140,15 @@ TEST(rwmutex_writers_exclusive)
 
 /* ---- RWMutex: try semantics, zero value --------------------------------------- */
 
-static void try_other(void *arg)
-{
+static void try_other(void *arg) {
     gort_rwmutex *rw = arg;
     CHECK_EQ(gort_rwmutex_trylock(rw), 0);
     CHECK_EQ(gort_rwmutex_tryrlock(rw), 0);
 }
 
-static void rw_try_main(void *arg)
-{
+static void rw_try_main(void *arg) {
     (void)arg;
-    gort_rwmutex rw = {0};
+    gort_rwmutex rw = { 0 };
     CHECK_EQ(gort_rwmutex_tryrlock(&rw), 1);
     CHECK_EQ(gort_rwmutex_tryrlock(&rw), 1);
     CHECK_EQ(gort_rwmutex_trylock(&rw), 0);
@@ -181,8 +172,7 @@ static void rw_try_main(void *arg)
     CHECK_EQ(rw.w.state, 0);
 }
 
-TEST(rwmutex_try_semantics)
-{
+TEST(rwmutex_try_semantics) {
     test_run_with(1, rw_try_main, NULL);
     test_run_with(2, rw_try_main, NULL);
 }
@@ -194,8 +184,7 @@ static atomic_int wp_writer_calling, wp_reader_calling, wp_seq;
 static atomic_int wp_writer_got, wp_reader_got;
 static gort_waitgroup wp_wg;
 
-static void wp_writer(void *arg)
-{
+static void wp_writer(void *arg) {
     (void)arg;
     atomic_store(&wp_writer_calling, 1);
     gort_rwmutex_lock(&wp_rw);
@@ -205,8 +194,7 @@ static void wp_writer(void *arg)
     gort_wg_done(&wp_wg);
 }
 
-static void wp_reader(void *arg)
-{
+static void wp_reader(void *arg) {
     (void)arg;
     atomic_store(&wp_reader_calling, 1);
     gort_rwmutex_rlock(&wp_rw);
@@ -215,8 +203,7 @@ static void wp_reader(void *arg)
     gort_wg_done(&wp_wg);
 }
 
-static void wp_main(void *arg)
-{
+static void wp_main(void *arg) {
     int procs = *(int *)arg;
     for (int round = 0; round < 20; round++) {
         atomic_store(&wp_writer_calling, 0);
@@ -265,8 +252,7 @@ static void wp_main(void *arg)
     }
 }
 
-TEST(rwmutex_pending_writer_blocks_readers)
-{
+TEST(rwmutex_pending_writer_blocks_readers) {
     int procs = 1;
     test_run_with(1, wp_main, &procs);
     procs = 2;
@@ -279,8 +265,7 @@ static atomic_int st_stop;
 static atomic_long st_reads;
 static gort_waitgroup st_wg;
 
-static void st_reader(void *arg)
-{
+static void st_reader(void *arg) {
     (void)arg;
     while (!atomic_load(&st_stop)) {
         gort_rwmutex_rlock(&st_rw);
@@ -291,8 +276,7 @@ static void st_reader(void *arg)
     gort_wg_done(&st_wg);
 }
 
-static void st_main(void *arg)
-{
+static void st_main(void *arg) {
     (void)arg;
     atomic_store(&st_stop, 0);
     gort_wg_add(&st_wg, 8);
@@ -309,8 +293,7 @@ static void st_main(void *arg)
     gort_wg_wait(&st_wg);
 }
 
-TEST(rwmutex_writer_not_starved)
-{
+TEST(rwmutex_writer_not_starved) {
     test_run_with(1, st_main, NULL);
     test_run_with(2, st_main, NULL);
     test_run_with(4, st_main, NULL);
@@ -318,53 +301,46 @@ TEST(rwmutex_writer_not_starved)
 
 /* ---- RWMutex: fatal misuse ------------------------------------------------------ */
 
-static void runlock_unlocked_main(void *arg)
-{
+static void runlock_unlocked_main(void *arg) {
     (void)arg;
-    gort_rwmutex rw = {0};
+    gort_rwmutex rw = { 0 };
     gort_rwmutex_runlock(&rw);
 }
 
-static void runlock_write_locked_main(void *arg)
-{
+static void runlock_write_locked_main(void *arg) {
     (void)arg;
-    gort_rwmutex rw = {0};
+    gort_rwmutex rw = { 0 };
     gort_rwmutex_lock(&rw);
     gort_rwmutex_runlock(&rw);
 }
 
-static void unlock_unlocked_main(void *arg)
-{
+static void unlock_unlocked_main(void *arg) {
     (void)arg;
-    gort_rwmutex rw = {0};
+    gort_rwmutex rw = { 0 };
     gort_rwmutex_unlock(&rw);
 }
 
-static void unlock_read_locked_main(void *arg)
-{
+static void unlock_read_locked_main(void *arg) {
     (void)arg;
-    gort_rwmutex rw = {0};
+    gort_rwmutex rw = { 0 };
     gort_rwmutex_rlock(&rw);
     gort_rwmutex_unlock(&rw);
 }
 
-static void double_unlock_main(void *arg)
-{
+static void double_unlock_main(void *arg) {
     (void)arg;
-    gort_rwmutex rw = {0};
+    gort_rwmutex rw = { 0 };
     gort_rwmutex_lock(&rw);
     gort_rwmutex_unlock(&rw);
     gort_rwmutex_unlock(&rw);
 }
 
-TEST(rwmutex_runlock_unlocked_fatal)
-{
+TEST(rwmutex_runlock_unlocked_fatal) {
     CHECK(test_expect_fatal(NULL, runlock_unlocked_main, NULL, "RUnlock of unlocked"));
     CHECK(test_expect_fatal(NULL, runlock_write_locked_main, NULL, "RUnlock of unlocked"));
 }
 
-TEST(rwmutex_unlock_unlocked_fatal)
-{
+TEST(rwmutex_unlock_unlocked_fatal) {
     CHECK(test_expect_fatal(NULL, unlock_unlocked_main, NULL, "Unlock of unlocked"));
     CHECK(test_expect_fatal(NULL, double_unlock_main, NULL, "Unlock of unlocked"));
     CHECK(test_expect_fatal(NULL, unlock_read_locked_main, NULL, "Unlock of unlocked"));
@@ -378,8 +354,7 @@ static atomic_int fr_writers_in;
 static gort_waitgroup fr_wg;
 static long fr_n;
 
-static void *fr_thread(void *p)
-{
+static void *fr_thread(void *p) {
     (void)p;
     for (long i = 0; i < fr_n; i++) {
         gort_rwmutex_lock(&fr_rw);
@@ -394,8 +369,7 @@ static void *fr_thread(void *p)
     return NULL;
 }
 
-static void fr_goroutine(void *arg)
-{
+static void fr_goroutine(void *arg) {
     (void)arg;
     for (long i = 0; i < fr_n; i++) {
         if (i % 2) {
@@ -418,8 +392,7 @@ static void fr_goroutine(void *arg)
     gort_wg_done(&fr_wg);
 }
 
-static void fr_main(void *arg)
-{
+static void fr_main(void *arg) {
     (void)arg;
     fr_n = test_scale(20000, 5000, 1000);
     fr_counter = 0;
@@ -439,8 +412,7 @@ static void fr_main(void *arg)
     gort_rwmutex_runlock(&fr_rw);
 }
 
-TEST(rwmutex_foreign_thread)
-{
+TEST(rwmutex_foreign_thread) {
     test_run_with(1, fr_main, NULL);
     test_run_with(2, fr_main, NULL);
 }

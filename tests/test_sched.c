@@ -16,8 +16,7 @@ static int tree_depth = 10;
 static gort_waitgroup tree_wg;
 static atomic_int tree_nodes;
 
-static void tree_node(void *arg)
-{
+static void tree_node(void *arg) {
     intptr_t depth = (intptr_t)arg;
     atomic_fetch_add(&tree_nodes, 1);
     if (depth < tree_depth) {
@@ -28,8 +27,7 @@ static void tree_node(void *arg)
     gort_wg_done(&tree_wg);
 }
 
-static void tree_main(void *arg)
-{
+static void tree_main(void *arg) {
     (void)arg;
     gort_wg_add(&tree_wg, 1);
     CHECK(gort_go(tree_node, (void *)0) > 0);
@@ -38,8 +36,7 @@ static void tree_main(void *arg)
     test_wait_until_only_main();
 }
 
-TEST(spawn_tree)
-{
+TEST(spawn_tree) {
     tree_depth = (int)test_scale(10, 10, 8);
     for (int p = 1; p <= 4; p++) {
         atomic_store(&tree_nodes, 0);
@@ -53,15 +50,13 @@ TEST(spawn_tree)
 static gort_waitgroup many_wg;
 static atomic_long many_count;
 
-static void many_child(void *arg)
-{
+static void many_child(void *arg) {
     (void)arg;
     atomic_fetch_add_explicit(&many_count, 1, memory_order_relaxed);
     gort_wg_done(&many_wg);
 }
 
-static void many_main(void *arg)
-{
+static void many_main(void *arg) {
     long n = *(long *)arg;
     gort_wg_add(&many_wg, n);
     for (long i = 0; i < n; i++) {
@@ -76,8 +71,7 @@ static void many_main(void *arg)
     test_wait_until_only_main();
 }
 
-TEST(million_goroutines_one_proc)
-{
+TEST(million_goroutines_one_proc) {
     /* With one P and no preemption, every goroutine is spawned before any
      * runs: a million live at once. */
     long n = test_scale(1000000, 100000, 2000);
@@ -85,8 +79,7 @@ TEST(million_goroutines_one_proc)
     CHECK_EQ(atomic_load(&many_count), n);
 }
 
-TEST(many_goroutines_all_procs)
-{
+TEST(many_goroutines_all_procs) {
     long n = test_scale(1000000, 100000, 2000);
     test_run_with(0, many_main, &n);
     CHECK_EQ(atomic_load(&many_count), n);
@@ -102,8 +95,7 @@ static gort_waitgroup par_wg;
 static atomic_int par_seen[NPAR];
 static int par_n;
 
-static void par_barrier(void *arg)
-{
+static void par_barrier(void *arg) {
     intptr_t me = (intptr_t)arg;
     atomic_store(&par_seen[me], 1);
     for (;;) {
@@ -116,8 +108,7 @@ static void par_barrier(void *arg)
     gort_wg_done(&par_wg);
 }
 
-static void par_main(void *arg)
-{
+static void par_main(void *arg) {
     par_n = *(int *)arg;
     gort_wg_add(&par_wg, par_n);
     for (intptr_t i = 0; i < par_n; i++)
@@ -125,24 +116,21 @@ static void par_main(void *arg)
     gort_wg_wait(&par_wg);
 }
 
-TEST(parallel_progress_two_procs)
-{
+TEST(parallel_progress_two_procs) {
     int n = 2;
     test_run_with(2, par_main, &n);
     for (int i = 0; i < n; i++)
         CHECK_EQ(atomic_load(&par_seen[i]), 1);
 }
 
-TEST(parallel_progress_four_procs)
-{
+TEST(parallel_progress_four_procs) {
     int n = 4;
     test_run_with(4, par_main, &n);
     for (int i = 0; i < n; i++)
         CHECK_EQ(atomic_load(&par_seen[i]), 1);
 }
 
-static void par_main_rounds(void *arg)
-{
+static void par_main_rounds(void *arg) {
     (void)arg;
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < NPAR; i++)
@@ -152,32 +140,26 @@ static void par_main_rounds(void *arg)
     }
 }
 
-TEST(parallel_progress_repeated)
-{
-    test_run_with(2, par_main_rounds, NULL);
-}
+TEST(parallel_progress_repeated) { test_run_with(2, par_main_rounds, NULL); }
 
 /* ---- Fairness and gort_yield ----------------------------------------------- */
 
 static atomic_int fair_flag;
 
-static void fair_waiter(void *arg)
-{
+static void fair_waiter(void *arg) {
     while (!atomic_load(&fair_flag))
         gort_yield();
     gort_wg_done(arg);
 }
 
-static void fair_setter(void *arg)
-{
+static void fair_setter(void *arg) {
     atomic_store(&fair_flag, 1);
     gort_wg_done(arg);
 }
 
-static void fair_main(void *arg)
-{
+static void fair_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, 11);
     /* Ten goroutines spinning on gort_yield must not starve the one that
      * releases them. */
@@ -187,16 +169,14 @@ static void fair_main(void *arg)
     gort_wg_wait(&wg);
 }
 
-TEST(yield_does_not_starve_others)
-{
+TEST(yield_does_not_starve_others) {
     test_run_with(1, fair_main, NULL);
     CHECK_EQ(atomic_load(&fair_flag), 1);
 }
 
-static void fair_main_spin_in_main(void *arg)
-{
+static void fair_main_spin_in_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, 1);
     CHECK(gort_go(fair_setter, &wg) > 0);
     /* The main goroutine itself spins on yield. */
@@ -205,17 +185,13 @@ static void fair_main_spin_in_main(void *arg)
     gort_wg_wait(&wg);
 }
 
-TEST(yield_in_main_lets_others_run)
-{
-    test_run_with(1, fair_main_spin_in_main, NULL);
-}
+TEST(yield_in_main_lets_others_run) { test_run_with(1, fair_main_spin_in_main, NULL); }
 
-#define NFAIR 10
+#define NFAIR       10
 #define FAIR_ROUNDS 200
 static atomic_int fair_progress[NFAIR];
 
-static void fair_worker(void *arg)
-{
+static void fair_worker(void *arg) {
     intptr_t me = (intptr_t)arg;
     /* Keep yielding until everyone has made FAIR_ROUNDS steps: finishes
      * only if every goroutine keeps getting turns. */
@@ -234,31 +210,27 @@ static void fair_worker(void *arg)
     }
 }
 
-static void fair_workers_main(void *arg)
-{
+static void fair_workers_main(void *arg) {
     (void)arg;
     for (intptr_t i = 0; i < NFAIR; i++)
         CHECK(gort_go(fair_worker, (void *)i) > 0);
     test_wait_until_only_main();
 }
 
-TEST(yield_round_robin_progress)
-{
+TEST(yield_round_robin_progress) {
     test_run_with(1, fair_workers_main, NULL);
     for (int i = 0; i < NFAIR; i++)
         CHECK_EQ(atomic_load(&fair_progress[i]), FAIR_ROUNDS);
 }
 
-static void *yield_on_thread(void *arg)
-{
+static void *yield_on_thread(void *arg) {
     (void)arg;
     gort_yield();
     CHECK_EQ(gort_id(), 0);
     return NULL;
 }
 
-static void yield_outside_main(void *arg)
-{
+static void yield_outside_main(void *arg) {
     (void)arg;
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, yield_on_thread, NULL), 0);
@@ -267,8 +239,7 @@ static void yield_outside_main(void *arg)
     gort_syscall_exit();
 }
 
-TEST(yield_outside_goroutine_harmless)
-{
+TEST(yield_outside_goroutine_harmless) {
     gort_yield();
     CHECK_EQ(gort_id(), 0);
     test_run_with(2, yield_outside_main, NULL);
@@ -279,8 +250,7 @@ static int nyielders;
 static atomic_long yield_total;
 static gort_waitgroup yield_wg;
 
-static void yielder(void *arg)
-{
+static void yielder(void *arg) {
     long times = (long)(intptr_t)arg;
     int64_t me = gort_id();
     for (long i = 0; i < times; i++) {
@@ -292,8 +262,7 @@ static void yielder(void *arg)
     gort_wg_done(&yield_wg);
 }
 
-static void yielders_main(void *arg)
-{
+static void yielders_main(void *arg) {
     long times = *(long *)arg;
     gort_wg_add(&yield_wg, nyielders);
     for (int i = 0; i < nyielders; i++)
@@ -302,8 +271,7 @@ static void yielders_main(void *arg)
     CHECK_EQ(atomic_load(&yield_total), (long)nyielders * times);
 }
 
-TEST(many_goroutines_yield_many_times)
-{
+TEST(many_goroutines_yield_many_times) {
     long times = test_scale(1000, 200, 200);
     nyielders = (int)test_scale(1000, 1000, 100);
     for (int p = 1; p <= 4; p *= 2) {
@@ -317,8 +285,7 @@ TEST(many_goroutines_yield_many_times)
 static atomic_int exit_after_ran;
 static atomic_int exit_reached;
 
-__attribute__((noinline)) static void exit_nested(int depth, gort_waitgroup *wg)
-{
+__attribute__((noinline)) static void exit_nested(int depth, gort_waitgroup *wg) {
     if (depth == 0) {
         atomic_fetch_add(&exit_reached, 1);
         gort_wg_done(wg);
@@ -330,17 +297,15 @@ __attribute__((noinline)) static void exit_nested(int depth, gort_waitgroup *wg)
     atomic_store(&exit_after_ran, 1);
 }
 
-static void exit_child(void *arg)
-{
+static void exit_child(void *arg) {
     exit_nested(5, arg);
     atomic_store(&exit_after_ran, 1);
 }
 
-static void exit_main(void *arg)
-{
+static void exit_main(void *arg) {
     int n = *(int *)arg;
     for (int round = 0; round < 3; round++) {
-        gort_waitgroup wg = {0};
+        gort_waitgroup wg = { 0 };
         gort_wg_add(&wg, n);
         for (int i = 0; i < n; i++)
             CHECK(gort_go(exit_child, &wg) > 0);
@@ -350,8 +315,7 @@ static void exit_main(void *arg)
     }
 }
 
-TEST(exit_from_nested_frames)
-{
+TEST(exit_from_nested_frames) {
     int n = 1;
     test_run_with(1, exit_main, &n);
     CHECK_EQ(atomic_load(&exit_reached), 3);
@@ -361,14 +325,12 @@ TEST(exit_from_nested_frames)
     CHECK_EQ(atomic_load(&exit_after_ran), 0);
 }
 
-static void exit_immediately(void *arg)
-{
+static void exit_immediately(void *arg) {
     (void)arg;
     gort_exit();
 }
 
-static void exit_then_spawn_main(void *arg)
-{
+static void exit_then_spawn_main(void *arg) {
     (void)arg;
     /* Goroutines that end by gort_exit free their slots for reuse. */
     int rounds = (int)test_scale(100, 100, 10);
@@ -379,10 +341,7 @@ static void exit_then_spawn_main(void *arg)
     }
 }
 
-TEST(exit_then_spawn_again)
-{
-    test_run_with(2, exit_then_spawn_main, NULL);
-}
+TEST(exit_then_spawn_again) { test_run_with(2, exit_then_spawn_main, NULL); }
 
 /* ---- gort_go from a foreign thread -------------------------------------- */
 
@@ -390,16 +349,14 @@ static int foreign_n = 1000;
 static gort_waitgroup foreign_wg;
 static atomic_int foreign_ran;
 
-static void foreign_child(void *arg)
-{
+static void foreign_child(void *arg) {
     (void)arg;
     CHECK(gort_id() > 0);
     atomic_fetch_add(&foreign_ran, 1);
     gort_wg_done(&foreign_wg);
 }
 
-static void *foreign_spawner(void *arg)
-{
+static void *foreign_spawner(void *arg) {
     (void)arg;
     CHECK_EQ(gort_id(), 0);
     for (int i = 0; i < foreign_n; i++)
@@ -409,8 +366,7 @@ static void *foreign_spawner(void *arg)
     return NULL;
 }
 
-static void foreign_main(void *arg)
-{
+static void foreign_main(void *arg) {
     int threads = *(int *)arg;
     pthread_t t[4];
     gort_wg_add(&foreign_wg, (int64_t)threads * foreign_n);
@@ -425,8 +381,7 @@ static void foreign_main(void *arg)
     gort_syscall_exit();
 }
 
-TEST(go_from_foreign_thread)
-{
+TEST(go_from_foreign_thread) {
     int threads = 1;
     foreign_n = (int)test_scale(1000, 1000, 200);
     test_run_with(1, foreign_main, &threads);
@@ -437,8 +392,7 @@ TEST(go_from_foreign_thread)
 
 /* The same with main kept runnable (yielding, not parked), so no deadlock
  * detector can see "all goroutines asleep" while the foreign threads work. */
-static void foreign_main_yielding(void *arg)
-{
+static void foreign_main_yielding(void *arg) {
     int threads = *(int *)arg;
     pthread_t t[4];
     gort_wg_add(&foreign_wg, (int64_t)threads * foreign_n);
@@ -453,8 +407,7 @@ static void foreign_main_yielding(void *arg)
     gort_syscall_exit();
 }
 
-TEST(go_from_foreign_thread_main_yielding)
-{
+TEST(go_from_foreign_thread_main_yielding) {
     int threads = 1;
     foreign_n = (int)test_scale(1000, 1000, 200);
     test_run_with(1, foreign_main_yielding, &threads);
@@ -467,15 +420,13 @@ TEST(go_from_foreign_thread_main_yielding)
 
 static atomic_int mp_ran;
 
-static void mp_child(void *arg)
-{
+static void mp_child(void *arg) {
     atomic_fetch_add(&mp_ran, 1);
     gort_wg_done(arg);
 }
 
-static void mp_spawn_wait(int n)
-{
-    gort_waitgroup wg = {0};
+static void mp_spawn_wait(int n) {
+    gort_waitgroup wg = { 0 };
     atomic_store(&mp_ran, 0);
     gort_wg_add(&wg, n);
     for (int i = 0; i < n; i++)
@@ -484,8 +435,7 @@ static void mp_spawn_wait(int n)
     CHECK_EQ(atomic_load(&mp_ran), n);
 }
 
-static void maxprocs_main(void *arg)
-{
+static void maxprocs_main(void *arg) {
     (void)arg;
     int n = (int)test_scale(10000, 10000, 500);
     gort_stats st;
@@ -510,16 +460,12 @@ static void maxprocs_main(void *arg)
     CHECK_EQ(st.procs, 3);
 }
 
-TEST(maxprocs_change)
-{
-    test_run_with(2, maxprocs_main, NULL);
-}
+TEST(maxprocs_change) { test_run_with(2, maxprocs_main, NULL); }
 
 /* Changing GOMAXPROCS while goroutines are running and queued. */
 static atomic_int mp_stop;
 
-static void mp_busy(void *arg)
-{
+static void mp_busy(void *arg) {
     while (!atomic_load(&mp_stop)) {
         atomic_fetch_add(&mp_ran, 1);
         gort_yield();
@@ -527,10 +473,9 @@ static void mp_busy(void *arg)
     gort_wg_done(arg);
 }
 
-static void maxprocs_live_main(void *arg)
-{
+static void maxprocs_live_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, 100);
     for (int i = 0; i < 100; i++)
         CHECK(gort_go(mp_busy, &wg) > 0);
@@ -548,10 +493,7 @@ static void maxprocs_live_main(void *arg)
     test_wait_until_only_main();
 }
 
-TEST(maxprocs_change_while_busy)
-{
-    test_run_with(2, maxprocs_live_main, NULL);
-}
+TEST(maxprocs_change_while_busy) { test_run_with(2, maxprocs_live_main, NULL); }
 
 /* ---- The FPU control words belong to the goroutine ----------------------- */
 
@@ -559,15 +501,10 @@ TEST(maxprocs_change_while_busy)
  * would need libm. */
 #if defined(__x86_64__)
 #define HAVE_ROUNDING 1
-static int get_rounding(void)
-{
-    return (int)((__builtin_ia32_stmxcsr() >> 13) & 3);
-}
+static int get_rounding(void) { return (int)((__builtin_ia32_stmxcsr() >> 13) & 3); }
 
-static void set_rounding(int mode)
-{
-    __builtin_ia32_ldmxcsr((__builtin_ia32_stmxcsr() & ~(3u << 13)) |
-                           ((unsigned)mode << 13));
+static void set_rounding(int mode) {
+    __builtin_ia32_ldmxcsr((__builtin_ia32_stmxcsr() & ~(3u << 13)) | ((unsigned)mode << 13));
 }
 #else
 #define HAVE_ROUNDING 0
@@ -575,8 +512,7 @@ static int get_rounding(void) { return 0; }
 static void set_rounding(int mode) { (void)mode; }
 #endif
 
-static void fpu_child(void *arg)
-{
+static void fpu_child(void *arg) {
     int mode = (int)(intptr_t)arg;
     set_rounding(mode);
     for (int i = 0; i < 1000; i++) {
@@ -585,8 +521,7 @@ static void fpu_child(void *arg)
     }
 }
 
-static void fpu_main(void *arg)
-{
+static void fpu_main(void *arg) {
     (void)arg;
     int mode = get_rounding();
     for (int i = 0; i < 40; i++)
@@ -595,8 +530,7 @@ static void fpu_main(void *arg)
     CHECK_EQ(get_rounding(), mode);
 }
 
-TEST(rounding_mode_per_goroutine)
-{
+TEST(rounding_mode_per_goroutine) {
     if (!HAVE_ROUNDING)
         return;
     test_run_with(1, fpu_main, NULL);
@@ -604,8 +538,7 @@ TEST(rounding_mode_per_goroutine)
 }
 
 /* A misaligned goroutine stack breaks SSE spills in printf's float code. */
-static void align_child(void *arg)
-{
+static void align_child(void *arg) {
     char buf[64];
     snprintf(buf, sizeof buf, "%.3f %.2Lf", 1.5, (long double)2.25);
     CHECK(strcmp(buf, "1.500 2.25") == 0);
@@ -613,8 +546,7 @@ static void align_child(void *arg)
     CHECK(x == 0.5);
 }
 
-static void align_main(void *arg)
-{
+static void align_main(void *arg) {
     (void)arg;
     static double half = 0.5;
     for (int i = 0; i < 10; i++)
@@ -623,25 +555,20 @@ static void align_main(void *arg)
     test_wait_until_only_main();
 }
 
-TEST(floating_point_on_goroutine_stack)
-{
-    test_run_with(2, align_main, NULL);
-}
+TEST(floating_point_on_goroutine_stack) { test_run_with(2, align_main, NULL); }
 
 /* ---- Stress ------------------------------------------------------------------ */
 
 static gort_waitgroup stress_wg;
 static atomic_long stress_count;
 
-static void stress_child(void *arg)
-{
+static void stress_child(void *arg) {
     (void)arg;
     atomic_fetch_add_explicit(&stress_count, 1, memory_order_relaxed);
     gort_wg_done(&stress_wg);
 }
 
-static void stress_main(void *arg)
-{
+static void stress_main(void *arg) {
     long n = *(long *)arg;
     for (int round = 0; round < 8; round++) {
         atomic_store(&stress_count, 0);
@@ -654,22 +581,19 @@ static void stress_main(void *arg)
     }
 }
 
-TEST(stress_spawn_rounds)
-{
+TEST(stress_spawn_rounds) {
     long n = test_scale(100000, 50000, 500);
     test_run_with(0, stress_main, &n);
 }
 
-static void spawner(void *arg)
-{
+static void spawner(void *arg) {
     long n = (long)(intptr_t)arg;
     for (long i = 0; i < n; i++)
         CHECK(gort_go(stress_child, NULL) > 0);
     gort_wg_done(&stress_wg);
 }
 
-static void stress_many_spawners_main(void *arg)
-{
+static void stress_many_spawners_main(void *arg) {
     long n = *(long *)arg;
     for (int round = 0; round < 8; round++) {
         atomic_store(&stress_count, 0);
@@ -683,8 +607,7 @@ static void stress_many_spawners_main(void *arg)
     }
 }
 
-TEST(stress_many_spawners)
-{
+TEST(stress_many_spawners) {
     long n = test_scale(100000, 50000, 500);
     test_run_with(0, stress_many_spawners_main, &n);
     test_run_with(4, stress_many_spawners_main, &n);

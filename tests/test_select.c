@@ -12,14 +12,13 @@
 
 /* ---- picks a ready case; -EAGAIN; NULL channels --------------------------------- */
 
-static void ready_main(void *arg)
-{
+static void ready_main(void *arg) {
     (void)arg;
     gort_chan *c[3];
     for (int i = 0; i < 3; i++)
         c[i] = test_mkchan(sizeof(int), 1);
-    int v[3] = {0, 0, 0};
-    gort_case cs[3] = {test_rcase(c[0], &v[0]), test_rcase(c[1], &v[1]), test_rcase(c[2], &v[2])};
+    int v[3] = { 0, 0, 0 };
+    gort_case cs[3] = { test_rcase(c[0], &v[0]), test_rcase(c[1], &v[1]), test_rcase(c[2], &v[2]) };
 
     /* Nothing ready: -EAGAIN, nothing touched. */
     CHECK_EQ(gort_select(cs, 3, 0), -EAGAIN);
@@ -42,7 +41,7 @@ static void ready_main(void *arg)
     CHECK_EQ(gort_chan_send(c[0], &x), 0);
     CHECK_EQ(gort_chan_send(c[2], &x), 0);
     int s = 9;
-    gort_case ss[3] = {test_scase(c[0], &s), test_scase(c[1], &s), test_scase(c[2], &s)};
+    gort_case ss[3] = { test_scase(c[0], &s), test_scase(c[1], &s), test_scase(c[2], &s) };
     CHECK_EQ(gort_select(ss, 3, 1), 1);
     CHECK_EQ(gort_chan_len(c[1]), 1);
     CHECK_EQ(gort_select(ss, 3, 0), -EAGAIN);
@@ -50,7 +49,7 @@ static void ready_main(void *arg)
     CHECK_EQ(x, 9);
 
     /* Mixed: the only ready case is a receive. */
-    gort_case mix[2] = {test_scase(c[0], &s), test_rcase(c[2], &v[2])};
+    gort_case mix[2] = { test_scase(c[0], &s), test_rcase(c[2], &v[2]) };
     v[2] = 0;
     CHECK_EQ(gort_select(mix, 2, 1), 1);
     CHECK_EQ(v[2], 5);
@@ -59,18 +58,14 @@ static void ready_main(void *arg)
         gort_chan_free(c[i]);
 }
 
-TEST(select_picks_ready_case)
-{
-    test_run_with(1, ready_main, NULL);
-}
+TEST(select_picks_ready_case) { test_run_with(1, ready_main, NULL); }
 
-static void null_main(void *arg)
-{
+static void null_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 0, w = 0;
     /* All NULL (both ops), non-blocking: -EAGAIN. */
-    gort_case nul[3] = {test_rcase(NULL, &v), test_scase(NULL, &w), test_rcase(NULL, NULL)};
+    gort_case nul[3] = { test_rcase(NULL, &v), test_scase(NULL, &w), test_rcase(NULL, NULL) };
     CHECK_EQ(gort_select(nul, 3, 0), -EAGAIN);
     CHECK_EQ(gort_select(nul, 0, 0), -EAGAIN);
     CHECK_EQ(gort_select(NULL, 0, 0), -EAGAIN);
@@ -78,10 +73,11 @@ static void null_main(void *arg)
     for (int i = 0; i < 1000; i++) {
         int x = i;
         CHECK_EQ(gort_chan_send(c, &x), 0);
-        gort_case cs[4] = {test_rcase(NULL, &w), test_scase(NULL, &w), test_rcase(c, &v), test_rcase(NULL, &w)};
+        gort_case cs[4] = { test_rcase(NULL, &w), test_scase(NULL, &w), test_rcase(c, &v),
+                            test_rcase(NULL, &w) };
         CHECK_EQ(gort_select(cs, 4, 1), 2);
         CHECK_EQ(v, i);
-        gort_case cs2[3] = {test_scase(NULL, &w), test_scase(c, &x), test_rcase(NULL, &w)};
+        gort_case cs2[3] = { test_scase(NULL, &w), test_scase(c, &x), test_rcase(NULL, &w) };
         CHECK_EQ(gort_select(cs2, 3, 1), 1);
         CHECK_EQ(gort_chan_recv(c, &v), 1);
         CHECK_EQ(v, i);
@@ -89,27 +85,22 @@ static void null_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(select_null_channels_never_fire)
-{
-    test_run_with(1, null_main, NULL);
-}
+TEST(select_null_channels_never_fire) { test_run_with(1, null_main, NULL); }
 
 /* A blocking select with NULL cases and one real channel is woken by it. */
 static atomic_int nb_entered;
 
-static void nb_selector(void *arg)
-{
+static void nb_selector(void *arg) {
     gort_chan *c = arg;
     int v = 0, w = 0;
-    gort_case cs[3] = {test_rcase(NULL, &w), test_rcase(c, &v), test_scase(NULL, &w)};
+    gort_case cs[3] = { test_rcase(NULL, &w), test_rcase(c, &v), test_scase(NULL, &w) };
     atomic_store(&nb_entered, 1);
     CHECK_EQ(gort_select(cs, 3, 1), 1);
     CHECK_EQ(v, 31);
     CHECK_EQ(cs[1].ok, 1);
 }
 
-static void null_block_main(void *arg)
-{
+static void null_block_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 0);
     CHECK(gort_go(nb_selector, c) > 0);
@@ -120,8 +111,7 @@ static void null_block_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(select_null_and_real_blocking)
-{
+TEST(select_null_and_real_blocking) {
     test_run_with(1, null_block_main, NULL);
     atomic_store(&nb_entered, 0);
     test_run_with(2, null_block_main, NULL);
@@ -131,20 +121,18 @@ TEST(select_null_and_real_blocking)
 
 static atomic_int tw_entered;
 
-static void tw_sender(void *arg)
-{
+static void tw_sender(void *arg) {
     gort_chan *c = arg;
     int v = 55;
     atomic_fetch_add(&tw_entered, 1);
     CHECK_EQ(gort_chan_send(c, &v), 0);
 }
 
-static void tw_selector_sr(void *arg)
-{
+static void tw_selector_sr(void *arg) {
     /* Blocked select with a send and a receive case on one unbuffered channel. */
     gort_chan *c = arg;
     int s = 66, r = 0;
-    gort_case cs[2] = {test_scase(c, &s), test_rcase(c, &r)};
+    gort_case cs[2] = { test_scase(c, &s), test_rcase(c, &r) };
     atomic_fetch_add(&tw_entered, 1);
     CHECK_EQ(gort_select(cs, 2, 1), 0); /* main receives */
     atomic_fetch_add(&tw_entered, 1);
@@ -153,13 +141,12 @@ static void tw_selector_sr(void *arg)
     CHECK_EQ(cs[1].ok, 1);
 }
 
-static void twice_main(void *arg)
-{
+static void twice_main(void *arg) {
     (void)arg;
     /* Send and receive on one buffered channel of cap 1. */
     gort_chan *c = test_mkchan(sizeof(int), 1);
     int s = 1, r = 0;
-    gort_case sr[2] = {test_scase(c, &s), test_rcase(c, &r)};
+    gort_case sr[2] = { test_scase(c, &s), test_rcase(c, &r) };
     for (int i = 0; i < 100; i++) {
         s = i;
         CHECK_EQ(gort_select(sr, 2, 1), 0); /* empty: only the send is ready */
@@ -173,8 +160,8 @@ static void twice_main(void *arg)
 
     /* Two receive cases on one channel: FIFO order kept, both indices used. */
     c = test_mkchan(sizeof(int), 2);
-    int a = 0, b = 0, hits[2] = {0, 0};
-    gort_case rr[2] = {test_rcase(c, &a), test_rcase(c, &b)};
+    int a = 0, b = 0, hits[2] = { 0, 0 };
+    gort_case rr[2] = { test_rcase(c, &a), test_rcase(c, &b) };
     for (int i = 0; i < 1000; i++) {
         int x = 2 * i, y = 2 * i + 1;
         CHECK_EQ(gort_chan_send(c, &x), 0);
@@ -229,22 +216,20 @@ static void twice_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(select_same_channel_twice)
-{
+TEST(select_same_channel_twice) {
     test_run_with(1, twice_main, NULL);
     test_run_with(2, twice_main, NULL);
 }
 
 /* ---- fairness ------------------------------------------------------------------ */
 
-static void fair_main(void *arg)
-{
+static void fair_main(void *arg) {
     (void)arg;
     gort_chan *a = test_mkchan(sizeof(int), 1), *b = test_mkchan(sizeof(int), 1);
-    int x = 1, va, vb, hits[2] = {0, 0};
+    int x = 1, va, vb, hits[2] = { 0, 0 };
     CHECK_EQ(gort_chan_send(a, &x), 0);
     CHECK_EQ(gort_chan_send(b, &x), 0);
-    gort_case cs[2] = {test_rcase(a, &va), test_rcase(b, &vb)};
+    gort_case cs[2] = { test_rcase(a, &va), test_rcase(b, &vb) };
     for (int i = 0; i < 10000; i++) {
         int k = gort_select(cs, 2, 1);
         CHECK(k == 0 || k == 1);
@@ -258,7 +243,7 @@ static void fair_main(void *arg)
 
     /* Two send cases with room, too. */
     gort_chan *e = test_mkchan(sizeof(int), 1), *f = test_mkchan(sizeof(int), 1);
-    gort_case ss[2] = {test_scase(e, &x), test_scase(f, &x)};
+    gort_case ss[2] = { test_scase(e, &x), test_scase(f, &x) };
     hits[0] = hits[1] = 0;
     for (int i = 0; i < 10000; i++) {
         int k = gort_select(ss, 2, 0);
@@ -273,10 +258,7 @@ static void fair_main(void *arg)
     gort_chan_free(f);
 }
 
-TEST(select_fairness)
-{
-    test_run_with(1, fair_main, NULL);
-}
+TEST(select_fairness) { test_run_with(1, fair_main, NULL); }
 
 /* ---- closed channels ----------------------------------------------------------- */
 
@@ -284,15 +266,14 @@ typedef struct elem32 {
     uint64_t w[4];
 } elem32;
 
-static void closed_main(void *arg)
-{
+static void closed_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(elem32), 2), *o = test_mkchan(sizeof(elem32), 0);
     elem32 e, f;
     memset(&e, 0x5a, sizeof e);
     CHECK_EQ(gort_chan_send(c, &e), 0);
     CHECK_EQ(gort_chan_close(c), 0);
-    gort_case cs[2] = {test_rcase(o, &f), test_rcase(c, &e)};
+    gort_case cs[2] = { test_rcase(o, &f), test_rcase(c, &e) };
     /* Buffered value first, with ok == 1. */
     memset(&e, 0, sizeof e);
     CHECK_EQ(gort_select(cs, 2, 1), 1);
@@ -308,16 +289,16 @@ static void closed_main(void *arg)
             CHECK_EQ(e.w[j], 0);
     }
     /* Receive case with NULL elem on a closed channel. */
-    gort_case cn[1] = {test_rcase(c, NULL)};
+    gort_case cn[1] = { test_rcase(c, NULL) };
     CHECK_EQ(gort_select(cn, 1, 0), 0);
     CHECK_EQ(cn[0].ok, 0);
 
     /* Send case on a closed channel: -EPIPE, whether alone or beside
      * not-ready cases. */
-    gort_case sc[1] = {test_scase(c, &e)};
+    gort_case sc[1] = { test_scase(c, &e) };
     CHECK_EQ(gort_select(sc, 1, 1), -EPIPE);
     CHECK_EQ(gort_select(sc, 1, 0), -EPIPE);
-    gort_case sc2[3] = {test_rcase(o, &f), test_scase(c, &e), test_scase(o, &f)};
+    gort_case sc2[3] = { test_rcase(o, &f), test_scase(c, &e), test_scase(o, &f) };
     for (int i = 0; i < 20; i++)
         CHECK_EQ(gort_select(sc2, 3, i % 2), -EPIPE);
     CHECK_EQ(gort_chan_len(c), 0);
@@ -325,10 +306,7 @@ static void closed_main(void *arg)
     gort_chan_free(o);
 }
 
-TEST(select_closed_channel)
-{
-    test_run_with(1, closed_main, NULL);
-}
+TEST(select_closed_channel) { test_run_with(1, closed_main, NULL); }
 
 /* ---- blocked select woken by a send, a receive, a close ------------------------ */
 
@@ -336,8 +314,7 @@ enum { NW = 4 };
 static gort_chan *wk[NW];
 static atomic_int wk_entered, wk_result;
 
-static void wk_recv_selector(void *arg)
-{
+static void wk_recv_selector(void *arg) {
     (void)arg;
     elem32 e[NW];
     gort_case cs[NW];
@@ -362,8 +339,7 @@ static void wk_recv_selector(void *arg)
     atomic_store(&wk_result, cs[k].ok == 1 ? 100 + k : 200 + k);
 }
 
-static void wk_send_selector(void *arg)
-{
+static void wk_send_selector(void *arg) {
     (void)arg;
     elem32 e[NW];
     gort_case cs[NW];
@@ -377,24 +353,21 @@ static void wk_send_selector(void *arg)
     atomic_store(&wk_result, k >= 0 ? 100 + k : k);
 }
 
-static void wait_result(void)
-{
+static void wait_result(void) {
     for (long i = 0; i < 100000000L && atomic_load(&wk_result) == 0; i++)
         gort_yield();
 }
 
-static void check_no_waiters(void)
-{
+static void check_no_waiters(void) {
     /* Unbuffered channels with nobody waiting: both try ops would block. */
-    elem32 e = {{0}};
+    elem32 e = { { 0 } };
     for (int i = 0; i < NW; i++) {
         CHECK_EQ(gort_chan_trysend(wk[i], &e), -EAGAIN);
         CHECK_EQ(gort_chan_tryrecv(wk[i], &e), -EAGAIN);
     }
 }
 
-static void woken_main(void *arg)
-{
+static void woken_main(void *arg) {
     int procs = *(int *)arg;
     for (int round = 0; round < 3 * NW; round++) {
         int k = round % NW;
@@ -469,8 +442,7 @@ static void woken_main(void *arg)
     }
 }
 
-TEST(select_blocked_woken_by_send_recv_close)
-{
+TEST(select_blocked_woken_by_send_recv_close) {
     int procs = 1;
     test_run_with(1, woken_main, &procs);
     procs = 2;
@@ -482,8 +454,7 @@ TEST(select_blocked_woken_by_send_recv_close)
 enum { NST = 8 };
 static gort_chan *st_c[NST], *st_ack, *st_go;
 
-static void st_selector(void *arg)
-{
+static void st_selector(void *arg) {
     long rounds = (long)(intptr_t)arg;
     for (long r = 0; r < rounds; r++) {
         long v[NST];
@@ -498,8 +469,7 @@ static void st_selector(void *arg)
     }
 }
 
-static void stale_main(void *arg)
-{
+static void stale_main(void *arg) {
     (void)arg;
     long rounds = test_scale(10000, 3000, 1000);
     for (int i = 0; i < NST; i++)
@@ -524,8 +494,7 @@ static void stale_main(void *arg)
     gort_chan_free(st_go);
 }
 
-TEST(select_stale_waiters_removed)
-{
+TEST(select_stale_waiters_removed) {
     test_run_with(1, stale_main, NULL);
     test_run_with(2, stale_main, NULL);
     test_run_with(4, stale_main, NULL);
@@ -533,18 +502,16 @@ TEST(select_stale_waiters_removed)
 
 /* ---- -EPERM outside a goroutine; -EINVAL ---------------------------------------- */
 
-static void *foreign_select(void *p)
-{
+static void *foreign_select(void *p) {
     gort_chan *c = p;
     int v = 0;
-    gort_case cs[1] = {test_rcase(c, &v)};
+    gort_case cs[1] = { test_rcase(c, &v) };
     CHECK_EQ(gort_select(cs, 1, 0), -EPERM);
     CHECK_EQ(gort_select(cs, 1, 1), -EPERM);
     return NULL;
 }
 
-static void eperm_main(void *arg)
-{
+static void eperm_main(void *arg) {
     gort_chan *c = arg;
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, foreign_select, c), 0);
@@ -553,17 +520,16 @@ static void eperm_main(void *arg)
     gort_syscall_exit();
     /* A goroutine may, of course. */
     int v = 0;
-    gort_case cs[1] = {test_rcase(c, &v)};
+    gort_case cs[1] = { test_rcase(c, &v) };
     CHECK_EQ(gort_select(cs, 1, 0), 0);
     CHECK_EQ(v, 3);
 }
 
-TEST(select_outside_goroutine_eperm)
-{
+TEST(select_outside_goroutine_eperm) {
     gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 3;
     CHECK_EQ(gort_chan_send(c, &v), 0);
-    gort_case cs[1] = {test_rcase(c, &v)};
+    gort_case cs[1] = { test_rcase(c, &v) };
     CHECK_EQ(gort_select(cs, 1, 0), -EPERM);
     CHECK_EQ(gort_select(cs, 1, 1), -EPERM);
     CHECK_EQ(gort_chan_len(c), 1); /* nothing received */
@@ -571,14 +537,13 @@ TEST(select_outside_goroutine_eperm)
     gort_chan_free(c);
 }
 
-static void einval_main(void *arg)
-{
+static void einval_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 1);
     int v = 0;
-    gort_case bad_op[1] = {{.chan = c, .op = 0, .elem = &v}};
+    gort_case bad_op[1] = { { .chan = c, .op = 0, .elem = &v } };
     CHECK_EQ(gort_select(bad_op, 1, 0), -EINVAL);
-    gort_case bad_elem[1] = {test_scase(c, NULL)};
+    gort_case bad_elem[1] = { test_scase(c, NULL) };
     CHECK_EQ(gort_select(bad_elem, 1, 0), -EINVAL);
     CHECK_EQ(gort_select(NULL, 1, 0), -EINVAL);
     CHECK_EQ(gort_select(bad_op, -1, 0), -EINVAL);
@@ -586,26 +551,21 @@ static void einval_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(select_einval)
-{
-    test_run_with(1, einval_main, NULL);
-}
+TEST(select_einval) { test_run_with(1, einval_main, NULL); }
 
 /* ---- many cases on one channel (past select's on-stack arrays) ------------------ */
 
 enum { NMANY = 100 };
 static atomic_int many_entered;
 
-static void many_sender(void *arg)
-{
+static void many_sender(void *arg) {
     gort_chan *c = arg;
     int v = 4242;
     atomic_fetch_add(&many_entered, 1);
     CHECK_EQ(gort_chan_send(c, &v), 0);
 }
 
-static void many_same_main(void *arg)
-{
+static void many_same_main(void *arg) {
     (void)arg;
     gort_chan *c = test_mkchan(sizeof(int), 3);
     int vals[NMANY];
@@ -644,8 +604,7 @@ static void many_same_main(void *arg)
     gort_chan_free(c);
 }
 
-TEST(select_many_cases_one_channel)
-{
+TEST(select_many_cases_one_channel) {
     test_run_with(1, many_same_main, NULL);
     test_run_with(2, many_same_main, NULL);
 }

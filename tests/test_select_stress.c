@@ -15,26 +15,23 @@
 static gort_chan *duo_a, *duo_b, *duo_res;
 static gort_waitgroup duo_wg;
 
-static void duo_selector(void *arg)
-{
+static void duo_selector(void *arg) {
     (void)arg;
     long va = -1, vb = -1;
-    gort_case cs[2] = {test_rcase(duo_a, &va), test_rcase(duo_b, &vb)};
+    gort_case cs[2] = { test_rcase(duo_a, &va), test_rcase(duo_b, &vb) };
     int k = gort_select(cs, 2, 1);
     CHECK(k == 0 || k == 1);
-    long res[2] = {k, k ? vb : va};
+    long res[2] = { k, k ? vb : va };
     CHECK_EQ(gort_chan_send(duo_res, res), 0);
 }
 
-static void duo_sender(void *arg)
-{
+static void duo_sender(void *arg) {
     long v = (long)(intptr_t)arg;
     CHECK_EQ(gort_chan_send(v == 1 ? duo_a : duo_b, &v), 0);
     gort_wg_done(&duo_wg);
 }
 
-static void duo_main(void *arg)
-{
+static void duo_main(void *arg) {
     (void)arg;
     duo_a = test_mkchan(sizeof(long), 0);
     duo_b = test_mkchan(sizeof(long), 0);
@@ -61,8 +58,7 @@ static void duo_main(void *arg)
     gort_chan_free(duo_res);
 }
 
-TEST(select_two_senders_race_one_select)
-{
+TEST(select_two_senders_race_one_select) {
     test_run_with(2, duo_main, NULL);
     test_run_with(4, duo_main, NULL);
 }
@@ -75,7 +71,7 @@ typedef struct fan_cfg {
     long per_chan;
 } fan_cfg;
 
-static fan_cfg fc = {.nchan = 1};
+static fan_cfg fc = { .nchan = 1 };
 static gort_chan **fan_c;
 static atomic_uchar *fan_seen;
 static atomic_ulong fan_sum, fan_xor;
@@ -84,19 +80,17 @@ static gort_waitgroup fan_wg;
 
 static uint64_t fan_value(uint64_t i) { return i * 0xD1B54A32D192ED03ull + 12345; }
 
-static void fanin_producer(void *arg)
-{
+static void fanin_producer(void *arg) {
     long p = (long)(intptr_t)arg;
     for (long i = 0; i < fc.per_chan; i++) {
         uint64_t idx = (uint64_t)(p * fc.per_chan + i);
-        uint64_t msg[2] = {idx, fan_value(idx)};
+        uint64_t msg[2] = { idx, fan_value(idx) };
         CHECK_EQ(gort_chan_send(fan_c[p], msg), 0);
     }
     CHECK_EQ(gort_chan_close(fan_c[p]), 0);
 }
 
-static void fan_record(const uint64_t msg[2], uint64_t *sum, uint64_t *x)
-{
+static void fan_record(const uint64_t msg[2], uint64_t *sum, uint64_t *x) {
     uint64_t total = (uint64_t)fc.nchan * (uint64_t)fc.per_chan;
     CHECK(msg[0] < total);
     CHECK(msg[1] == fan_value(msg[0]));
@@ -105,8 +99,7 @@ static void fan_record(const uint64_t msg[2], uint64_t *sum, uint64_t *x)
     *x ^= msg[1];
 }
 
-static void fan_check(void)
-{
+static void fan_check(void) {
     uint64_t total = (uint64_t)fc.nchan * (uint64_t)fc.per_chan, sum = 0, x = 0;
     for (uint64_t i = 0; i < total; i++) {
         sum += fan_value(i);
@@ -119,8 +112,7 @@ static void fan_check(void)
     CHECK(atomic_load(&fan_xor) == x);
 }
 
-static void fan_setup(void)
-{
+static void fan_setup(void) {
     uint64_t total = (uint64_t)fc.nchan * (uint64_t)fc.per_chan;
     fan_c = calloc((size_t)(unsigned)fc.nchan, sizeof *fan_c);
     for (int i = 0; i < fc.nchan; i++)
@@ -131,16 +123,14 @@ static void fan_setup(void)
     atomic_store(&fan_count, 0);
 }
 
-static void fan_teardown(void)
-{
+static void fan_teardown(void) {
     for (int i = 0; i < fc.nchan; i++)
         gort_chan_free(fan_c[i]);
     free(fan_c);
     free(fan_seen);
 }
 
-static void fanin_main(void *arg)
-{
+static void fanin_main(void *arg) {
     (void)arg;
     fan_setup();
     for (int i = 0; i < fc.nchan; i++)
@@ -182,8 +172,7 @@ static void fanin_main(void *arg)
     fan_teardown();
 }
 
-static void fanout_consumer(void *arg)
-{
+static void fanout_consumer(void *arg) {
     gort_chan *c = arg;
     uint64_t msg[2], sum = 0, x = 0;
     long n = 0;
@@ -197,8 +186,7 @@ static void fanout_consumer(void *arg)
     gort_wg_done(&fan_wg);
 }
 
-static void fanout_main(void *arg)
-{
+static void fanout_main(void *arg) {
     (void)arg;
     fan_setup();
     gort_wg_add(&fan_wg, fc.nchan);
@@ -223,10 +211,9 @@ static void fanout_main(void *arg)
     fan_teardown();
 }
 
-TEST(select_fan_in)
-{
-    size_t caps[] = {0, 1, 64};
-    int procs[] = {1, 2, 4};
+TEST(select_fan_in) {
+    size_t caps[] = { 0, 1, 64 };
+    int procs[] = { 1, 2, 4 };
     for (int k = 0; k < 3; k++)
         for (int p = 0; p < 3; p++) {
             fc.nchan = 16;
@@ -241,10 +228,9 @@ TEST(select_fan_in)
     test_run_with(2, fanin_main, NULL);
 }
 
-TEST(select_fan_out)
-{
-    size_t caps[] = {0, 1, 64};
-    int procs[] = {1, 2, 4};
+TEST(select_fan_out) {
+    size_t caps[] = { 0, 1, 64 };
+    int procs[] = { 1, 2, 4 };
     for (int k = 0; k < 3; k++)
         for (int p = 0; p < 3; p++) {
             fc.nchan = 16;
@@ -268,8 +254,7 @@ static atomic_long rc_sent_ok, rc_received;
 static atomic_int rc_senders_done;
 static gort_waitgroup rc_wg;
 
-static void rc_sender(void *arg)
-{
+static void rc_sender(void *arg) {
     int s = (int)(intptr_t)arg;
     for (int i = 0; i < rc_per_sender; i++) {
         uint32_t v = (uint32_t)(s * rc_per_sender + i);
@@ -289,8 +274,7 @@ static void rc_sender(void *arg)
     gort_wg_done(&rc_wg);
 }
 
-static void rc_receiver(void *arg)
-{
+static void rc_receiver(void *arg) {
     (void)arg;
     uint32_t v[NRC];
     gort_case cs[NRC];
@@ -313,8 +297,7 @@ static void rc_receiver(void *arg)
     gort_wg_done(&rc_wg);
 }
 
-static void rc_closer(void *arg)
-{
+static void rc_closer(void *arg) {
     long after = (long)(intptr_t)arg;
     for (int j = 0; j < NRC; j++) {
         /* A send case on a closed channel fails, so fewer values may get
@@ -327,8 +310,7 @@ static void rc_closer(void *arg)
     gort_wg_done(&rc_wg);
 }
 
-static void rc_main(void *arg)
-{
+static void rc_main(void *arg) {
     size_t cap = *(size_t *)arg;
     int total = rc_senders * rc_per_sender;
     int rounds = (int)test_scale(10, 4, 2);
@@ -361,10 +343,9 @@ static void rc_main(void *arg)
     }
 }
 
-TEST(select_races_with_close)
-{
-    size_t caps[] = {0, 1, 8};
-    int procs[] = {1, 2, 4};
+TEST(select_races_with_close) {
+    size_t caps[] = { 0, 1, 8 };
+    int procs[] = { 1, 2, 4 };
     for (int k = 0; k < 3; k++)
         for (int p = 0; p < 3; p++) {
             rc_senders = 16;

@@ -10,15 +10,13 @@
 
 #define KiB 1024
 
-static void run_cfg(size_t stack_size, int maxprocs, void (*fn)(void *), void *arg)
-{
-    gort_config cfg = {.maxprocs = maxprocs, .stack_size = stack_size};
+static void run_cfg(size_t stack_size, int maxprocs, void (*fn)(void *), void *arg) {
+    gort_config cfg = { .maxprocs = maxprocs, .stack_size = stack_size };
     CHECK_EQ(gort_run(&cfg, fn, arg), 0);
 }
 
 /* Touches every byte of a `size`-byte array on the stack, end to end. */
-__attribute__((noinline)) static void use_stack_array(size_t size)
-{
+__attribute__((noinline)) static void use_stack_array(size_t size) {
     volatile char buf[size];
     for (size_t i = 0; i < size; i++)
         buf[i] = (char)i;
@@ -32,20 +30,18 @@ struct use_arg {
     atomic_int *done;
 };
 
-static void use_child(void *arg)
-{
+static void use_child(void *arg) {
     struct use_arg *a = arg;
     use_stack_array(a->size);
     atomic_fetch_add(a->done, 1);
     gort_wg_done(a->wg);
 }
 
-static void use_main(void *arg)
-{
+static void use_main(void *arg) {
     size_t size = *(size_t *)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     atomic_int done = 0;
-    struct use_arg a = {size, &wg, &done};
+    struct use_arg a = { size, &wg, &done };
     gort_wg_add(&wg, 10);
     for (int i = 0; i < 10; i++)
         CHECK(gort_go(use_child, &a) > 0);
@@ -55,15 +51,13 @@ static void use_main(void *arg)
     use_stack_array(size);
 }
 
-TEST(stack_default_200k)
-{
+TEST(stack_default_200k) {
     size_t size = 200 * KiB;
     run_cfg(0, 2, use_main, &size);
 }
 
 /* ~1 KiB per frame, used after the call so it is a real recursion. */
-__attribute__((noinline)) static int recurse(int depth)
-{
+__attribute__((noinline)) static int recurse(int depth) {
     volatile char frame[1000];
     frame[0] = (char)depth;
     frame[sizeof frame - 1] = (char)depth;
@@ -73,23 +67,20 @@ __attribute__((noinline)) static int recurse(int depth)
     return r + frame[sizeof frame - 1] - (char)depth;
 }
 
-static void recurse_main(void *arg)
-{
+static void recurse_main(void *arg) {
     int depth = *(int *)arg;
     CHECK_EQ(recurse(depth), 0);
 }
 
 static gort_waitgroup recurse_wg;
 
-static void recurse_child(void *arg)
-{
+static void recurse_child(void *arg) {
     int depth = *(int *)arg;
     CHECK_EQ(recurse(depth), 0);
     gort_wg_done(&recurse_wg);
 }
 
-static void recurse_many_main(void *arg)
-{
+static void recurse_many_main(void *arg) {
     gort_wg_add(&recurse_wg, 20);
     for (int i = 0; i < 20; i++)
         CHECK(gort_go(recurse_child, arg) > 0);
@@ -98,21 +89,18 @@ static void recurse_many_main(void *arg)
     test_wait_until_only_main();
 }
 
-TEST(stack_default_deep_recursion)
-{
+TEST(stack_default_deep_recursion) {
     /* ~180 KiB of frames on the default 256 KiB stack. */
     int depth = 170;
     run_cfg(0, 2, recurse_many_main, &depth);
 }
 
-TEST(stack_size_1m_allows_900k)
-{
+TEST(stack_size_1m_allows_900k) {
     size_t size = 900 * KiB;
     run_cfg(1024 * KiB, 2, use_main, &size);
 }
 
-TEST(stack_size_4m_deep_recursion)
-{
+TEST(stack_size_4m_deep_recursion) {
     int depth = 3000;
     run_cfg(4096 * KiB, 2, recurse_many_main, &depth);
 }
@@ -123,8 +111,7 @@ TEST(stack_size_4m_deep_recursion)
 static gort_waitgroup iso_filled;
 static gort_waitgroup iso_done;
 
-__attribute__((noinline)) static void iso_fill_check(unsigned char tag)
-{
+__attribute__((noinline)) static void iso_fill_check(unsigned char tag) {
     volatile unsigned char buf[ISO_BYTES];
     for (size_t i = 0; i < ISO_BYTES; i++)
         buf[i] = (unsigned char)(tag ^ i);
@@ -136,14 +123,12 @@ __attribute__((noinline)) static void iso_fill_check(unsigned char tag)
         CHECK_EQ(buf[i], (unsigned char)(tag ^ i));
 }
 
-static void iso_child(void *arg)
-{
+static void iso_child(void *arg) {
     iso_fill_check((unsigned char)(intptr_t)arg);
     gort_wg_done(&iso_done);
 }
 
-static void iso_main(void *arg)
-{
+static void iso_main(void *arg) {
     int n = *(int *)arg;
     gort_wg_add(&iso_filled, n);
     gort_wg_add(&iso_done, n);
@@ -152,33 +137,27 @@ static void iso_main(void *arg)
     gort_wg_wait(&iso_done);
 }
 
-TEST(stacks_are_isolated)
-{
+TEST(stacks_are_isolated) {
     int n = (int)test_scale(1000, 500, 200);
     run_cfg(0, 4, iso_main, &n);
 }
 
 /* Stacks are reused after goroutines exit; a reused stack still works fully. */
-static void reuse_main(void *arg)
-{
+static void reuse_main(void *arg) {
     size_t size = 200 * KiB;
     (void)arg;
     for (int round = 0; round < 20; round++)
         use_main(&size);
 }
 
-TEST(stack_reuse_after_exit)
-{
-    run_cfg(0, 2, reuse_main, NULL);
-}
+TEST(stack_reuse_after_exit) { run_cfg(0, 2, reuse_main, NULL); }
 
 /* ---- Overflow ---------------------------------------------------------------- */
 
 static volatile int overflow_sink;
 static volatile int overflow_stop; /* never set: keeps gcc from calling it infinite */
 
-__attribute__((noinline)) static int overflow(int depth)
-{
+__attribute__((noinline)) static int overflow(int depth) {
     volatile char frame[512];
     frame[0] = (char)depth;
     if (overflow_stop)
@@ -188,55 +167,47 @@ __attribute__((noinline)) static int overflow(int depth)
     return r + frame[0] + frame[depth % 512];
 }
 
-static void overflow_goroutine(void *arg)
-{
+static void overflow_goroutine(void *arg) {
     (void)arg;
     overflow_sink = overflow(0);
 }
 
-static void overflow_main(void *arg)
-{
+static void overflow_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, 1);
     CHECK(gort_go(overflow_goroutine, NULL) > 0);
     gort_wg_wait(&wg); /* never done: the overflow ends the process */
 }
 
-TEST(stack_overflow_fatal)
-{
+TEST(stack_overflow_fatal) {
     CHECK(test_expect_fatal(NULL, overflow_main, NULL, "stack overflow"));
     CHECK(test_expect_fatal(NULL, overflow_main, NULL, "goroutine"));
 }
 
-TEST(stack_overflow_fatal_configured_size)
-{
-    gort_config cfg = {.stack_size = 1024 * KiB};
+TEST(stack_overflow_fatal_configured_size) {
+    gort_config cfg = { .stack_size = 1024 * KiB };
     CHECK(test_expect_fatal(&cfg, overflow_main, NULL, "stack overflow"));
 }
 
-TEST(stack_overflow_fatal_main_goroutine)
-{
+TEST(stack_overflow_fatal_main_goroutine) {
     CHECK(test_expect_fatal(NULL, overflow_goroutine, NULL, "stack overflow"));
 }
 
 /* One frame larger than the whole stack, touched from the top down as a
  * chain of calls would be: the first write past the stack hits the guard. */
-__attribute__((noinline)) static void big_frame(void)
-{
+__attribute__((noinline)) static void big_frame(void) {
     volatile char buf[300 * KiB];
     for (size_t i = sizeof buf; i >= 4096; i -= 4096)
         buf[i - 1] = 1;
     overflow_sink = buf[sizeof buf - 1];
 }
 
-static void big_frame_main(void *arg)
-{
+static void big_frame_main(void *arg) {
     (void)arg;
     big_frame();
 }
 
-TEST(stack_overflow_big_frame)
-{
+TEST(stack_overflow_big_frame) {
     CHECK(test_expect_fatal(NULL, big_frame_main, NULL, "stack overflow"));
 }

@@ -63,7 +63,7 @@ static void mappings_child(void) {
 
 TEST(mappings_run_out_enomem_not_crash) {
     if (test_sanitized())
-        return;   /* the sanitizers' own mappings change the count; one
+        return; /* the sanitizers' own mappings change the count; one
                      fiber per goroutine under TSan would be too slow */
     char *err = NULL;
     int st = test_fork_capture(mappings_child, 240, &err);
@@ -85,7 +85,7 @@ static void memory_child(void) {
 
 TEST(memory_runs_out_enomem_not_crash) {
     if (test_sanitized())
-        return;   /* ASan and TSan need far more address space than 4 GiB */
+        return; /* ASan and TSan need far more address space than 4 GiB */
     char *err = NULL;
     int st = test_fork_capture(memory_child, 240, &err);
     if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))

@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-TEST(version_macros_match_function)
-{
+TEST(version_macros_match_function) {
     char want[64];
     snprintf(want, sizeof want, "%d.%d.%d", GORT_VERSION_MAJOR, GORT_VERSION_MINOR,
              GORT_VERSION_PATCH);

@@ -6,10 +6,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-static void wg_zero_main(void *arg)
-{
+static void wg_zero_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_wait(&wg); /* counter 0: returns at once */
     gort_wg_wait(&wg);
     gort_wg_add(&wg, 3);
@@ -20,16 +19,12 @@ static void wg_zero_main(void *arg)
     gort_wg_wait(&wg);
 }
 
-TEST(wg_wait_zero_returns)
-{
-    test_run_with(1, wg_zero_main, NULL);
-}
+TEST(wg_wait_zero_returns) { test_run_with(1, wg_zero_main, NULL); }
 
 static gort_waitgroup tree_wg;
 static atomic_int tree_done;
 
-static void wg_tree(void *arg)
-{
+static void wg_tree(void *arg) {
     intptr_t depth = (intptr_t)arg;
     if (depth > 0) {
         /* Add from many goroutines, before each spawn. */
@@ -42,8 +37,7 @@ static void wg_tree(void *arg)
     gort_wg_done(&tree_wg);
 }
 
-static void wg_tree_main(void *arg)
-{
+static void wg_tree_main(void *arg) {
     (void)arg;
     gort_wg_add(&tree_wg, 1);
     /* 1 + 3 + ... + 3^depth goroutines */
@@ -56,23 +50,18 @@ static void wg_tree_main(void *arg)
     CHECK_EQ(atomic_load(&tree_done), total);
 }
 
-TEST(wg_add_done_from_many_goroutines)
-{
-    test_run_with(0, wg_tree_main, NULL);
-}
+TEST(wg_add_done_from_many_goroutines) { test_run_with(0, wg_tree_main, NULL); }
 
 static atomic_int round_done;
 
-static void round_child(void *arg)
-{
+static void round_child(void *arg) {
     atomic_fetch_add(&round_done, 1);
     gort_wg_done(arg);
 }
 
-static void wg_reuse_main(void *arg)
-{
+static void wg_reuse_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     int rounds = (int)test_scale(1000, 1000, 100);
     for (int round = 1; round <= rounds; round++) {
         gort_wg_add(&wg, 10);
@@ -83,25 +72,20 @@ static void wg_reuse_main(void *arg)
     }
 }
 
-TEST(wg_reuse_across_rounds)
-{
-    test_run_with(2, wg_reuse_main, NULL);
-}
+TEST(wg_reuse_across_rounds) { test_run_with(2, wg_reuse_main, NULL); }
 
 static gort_waitgroup multi_wg;
 static gort_waitgroup multi_out;
 static atomic_int multi_woken;
 
-static void multi_waiter(void *arg)
-{
+static void multi_waiter(void *arg) {
     (void)arg;
     gort_wg_wait(&multi_wg);
     atomic_fetch_add(&multi_woken, 1);
     gort_wg_done(&multi_out);
 }
 
-static void wg_multi_main(void *arg)
-{
+static void wg_multi_main(void *arg) {
     (void)arg;
     int rounds = (int)test_scale(20, 20, 4);
     for (int round = 0; round < rounds; round++) {
@@ -119,37 +103,30 @@ static void wg_multi_main(void *arg)
     }
 }
 
-TEST(wg_many_waiters)
-{
+TEST(wg_many_waiters) {
     test_run_with(1, wg_multi_main, NULL);
     test_run_with(4, wg_multi_main, NULL);
 }
 
 /* ---- Fatal misuse ------------------------------------------------------------- */
 
-static void negative_wg_main(void *arg)
-{
+static void negative_wg_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, -1);
 }
 
-TEST(wg_negative_counter_fatal)
-{
+TEST(wg_negative_counter_fatal) {
     CHECK(test_expect_fatal(NULL, negative_wg_main, NULL, "negative"));
 }
 
-static void extra_done_main(void *arg)
-{
+static void extra_done_main(void *arg) {
     (void)arg;
-    gort_waitgroup wg = {0};
+    gort_waitgroup wg = { 0 };
     gort_wg_add(&wg, 2);
     gort_wg_done(&wg);
     gort_wg_done(&wg);
     gort_wg_done(&wg);
 }
 
-TEST(wg_extra_done_fatal)
-{
-    CHECK(test_expect_fatal(NULL, extra_done_main, NULL, "negative"));
-}
+TEST(wg_extra_done_fatal) { CHECK(test_expect_fatal(NULL, extra_done_main, NULL, "negative")); }

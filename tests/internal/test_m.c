@@ -38,17 +38,17 @@ static void ids_main(void *arg) {
     for (M *mp = gort__allm; mp; mp = mp->alllink) {
         n++;
         CHECK(mp->id >= 0 && mp->id < 64);
-        CHECK(!seen[mp->id]);     /* ids are unique */
+        CHECK(!seen[mp->id]); /* ids are unique */
         seen[mp->id] = true;
         CHECK(mp->g0 != NULL && mp->g0->m == mp);
-        CHECK(mp->gsignal != NULL);   /* mpreinit gave it a signal stack */
+        CHECK(mp->gsignal != NULL); /* mpreinit gave it a signal stack */
         if (mp == &gort__m0) {
             have_m0 = true;
             CHECK_EQ(mp->id, 0);
         }
     }
     CHECK_EQ(n, gort__sched.mcount);
-    CHECK(n >= 2);          /* m0 and sysmon at least */
+    CHECK(n >= 2); /* m0 and sysmon at least */
     CHECK(have_m0);
     /* mReserveID hands out ids in order, so they are dense. */
     CHECK_EQ(gort__sched.mnext, n);

@@ -80,7 +80,7 @@ TEST(runnext_kicks_previous_to_tail) {
     G *gs = newgs(3);
     bool inherit;
     gort__runqput(pp, &gs[0], true);
-    gort__runqput(pp, &gs[1], true);   /* gs[0] goes to the queue */
+    gort__runqput(pp, &gs[1], true); /* gs[0] goes to the queue */
     gort__runqput(pp, &gs[2], false);
     CHECK(pp->runnext == &gs[1]);
     CHECK_EQ(queued(pp), 2);
@@ -182,7 +182,7 @@ TEST(steal_takes_half) {
 TEST(steal_runnext_only_when_asked) {
     reset_global();
     P *victim = newp(0), *thief = newp(1);
-    victim->status = Pidle;   /* no 3 us back-off */
+    victim->status = Pidle; /* no 3 us back-off */
     G *gs = newgs(1);
     gort__runqput(victim, &gs[0], true);
     CHECK(gort__runqsteal(thief, victim, false) == NULL);
@@ -227,7 +227,7 @@ static void *thief_main(void *arg) {
 
 TEST(concurrent_owner_and_thieves_lose_nothing) {
     reset_global();
-    gort__gomaxprocs = 1 + NTHIEVES;   /* with one P the owner assumes no thieves */
+    gort__gomaxprocs = 1 + NTHIEVES; /* with one P the owner assumes no thieves */
     int n = (int)test_scale(2000000, 300000, 50000);
     G *gs = newgs(n);
     taken = calloc((size_t)n, sizeof *taken);
