@@ -17,7 +17,7 @@ deps:                          ## install missing build tools (apt-get, as root)
 	scripts/deps.sh
 
 test: deps                     ## release, ASan and TSan test runs, install smoke test
-	scripts/test.sh
+	BUILD=$(BUILD) scripts/test.sh
 
 demo: deps build               ## run examples/demo.c
 	@test -x $(BUILD)/demo || { echo "make demo: no $(BUILD)/demo: examples/demo.c does not exist" >&2; exit 1; }
@@ -39,8 +39,8 @@ bench: deps build              ## benchmarks against their Go peers
 install: build                 ## install into PREFIX (default /usr/local)
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-clean:                         ## remove every build directory
-	rm -rf build build-asan build-tsan
+clean:                         ## remove the build directories (BUILD, BUILD-asan, BUILD-tsan)
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
 
 help:
 	@grep -E '^[a-z]+:.*## ' Makefile | sed -E 's/^([a-z]+):.*## /  make \1\t/'

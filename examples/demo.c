@@ -12,9 +12,10 @@
  *   4. The runtime's own counters (gort_read_stats).
  *
  * GORT_DEBUG=mtrace=1 (set here unless GORT_DEBUG is already set) makes the
- * runtime print one line on stderr as each M starts: the path of the seed,
- * newm -> allocm -> mcommoninit -> newosproc -> mstart -> mstart1, seen from
- * outside. Exits 0 only if every count checks out.
+ * runtime print one line on stderr as each M starts: Go's M creation path
+ * (newm -> allocm -> mcommoninit -> newm1 -> newosproc -> mstart -> mstart0
+ * -> mstart1 -> schedule, as in Go's proc.go), seen from outside. Exits 0
+ * only if every count checks out.
  *
  *   make demo         (or: build/demo)
  */

@@ -2,11 +2,14 @@
 # `make test`: builds and runs the test suite three times (release, ASan+UBSan,
 # TSan), then the install smoke test, and prints one summary. Every stage runs
 # even when an earlier one failed; the exit status says whether all passed.
+# The build directories are $BUILD, $BUILD-asan and $BUILD-tsan (BUILD=build
+# by default).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset MAKEFLAGS MFLAGS MAKELEVEL   # a quiet, top-level make under cmake --build
+build=${BUILD:-build}
 
-ntests=$(ls tests/test_*.c 2>/dev/null | wc -l)
+ntests=$(ls tests/test_*.c tests/internal/test_*.c 2>/dev/null | wc -l)
 passed=0 failed=0 ok=1
 summary=()
 
@@ -39,12 +42,12 @@ run_suite() {
 }
 
 san_flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g")
-run_suite build      -DCMAKE_BUILD_TYPE=RelWithDebInfo
-run_suite build-asan "${san_flags[@]}" -DGORT_SANITIZE=address
-run_suite build-tsan "${san_flags[@]}" -DGORT_SANITIZE=thread
+run_suite "$build"      -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite "$build-asan" "${san_flags[@]}" -DGORT_SANITIZE=address
+run_suite "$build-tsan" "${san_flags[@]}" -DGORT_SANITIZE=thread
 
 echo "==== install smoke test"
-if scripts/install-test.sh build; then
+if scripts/install-test.sh "$build"; then
     summary+=("install-test: passed")
 else
     summary+=("install-test: FAILED")
