@@ -93,7 +93,9 @@ int64_t gort__gcount(void) {
         P *pp = gort__allp[i];
         n += load_relaxed(&pp->ncreated) - load_relaxed(&pp->nexited);
     }
-    return n;
+    /* The counts change while they are summed; like Go's gcount, never
+     * answer less than the one goroutine that is surely alive (main). */
+    return n < 1 ? 1 : n;
 }
 
 /* ---- G allocation and free lists ----------------------------------------- */
@@ -281,6 +283,8 @@ static G *goexit0(M *mp, G *gp) {
 void gort__goexit1(void) {
     M *mp = getm();
     G *gp = mp->curg;
+    if (unlikely(readgstatus(gp) == Gsyscall))
+        gort__fatal_insyscall(gp, "exit");
     mp->mcallfn = goexit0;
     mp->mcallg = gp;
 #ifdef __SANITIZE_ADDRESS__

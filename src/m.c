@@ -178,9 +178,15 @@ static void mexit(M *mp) {
     gort__sched.mcount--;
     mp->schedlink = gort__sched.freem;
     gort__sched.freem = mp;
-    bool last = gort__sched.mcount == 1;
+    /* The last to leave wakes m0, if it waits: only m0 waits, and only
+     * after it has left its own loop, so no M is created after this (see
+     * mexit_all); until then mcount may touch 1 and rise again (m0 starting
+     * an M in the middle of shutdown), and nobody is woken for that. */
+    bool wake = gort__sched.mcount == 1 && gort__sched.mexitwait;
+    if (wake)
+        gort__sched.mexitwait = false;
     gort__unlock(&gort__sched.lock);
-    if (last)
+    if (wake)
         gort__notewakeup(&gort__sched.mexitnote);
 }
 
@@ -207,6 +213,7 @@ static void *mstart(void *arg) {
 void gort__mexit_all(void) {
     gort__lock(&gort__sched.lock);
     bool wait = gort__sched.mcount > 1;
+    gort__sched.mexitwait = wait;
     gort__unlock(&gort__sched.lock);
     if (wait)
         gort__notesleep(&gort__sched.mexitnote);
@@ -279,11 +286,28 @@ void gort__stopm(void) {
 /* mstartfn for an M started spinning by wakep. */
 void gort__mspinning(void) { getm()->spinning = true; }
 
+static void startm1(P *pp, bool spinning);
+
 /* Schedules some M to run pp (creating one if needed). With pp NULL, tries
  * to get an idle P; if there is none, does nothing. spinning means the
  * caller incremented nmspinning and the new M must be marked spinning
  * (or, if no M is started, the count is given back). */
 void gort__startm(P *pp, bool spinning) {
+    /* A thread that is not an M (readying a goroutine through a channel or
+     * a mutex) may get here while the runtime shuts down: it enters like a
+     * foreign spawner, so that gort_run waits for the M it may create. */
+    bool foreign = getm() == NULL;
+    if (foreign && !gort__foreign_enter()) {
+        if (spinning)
+            xadd(&gort__sched.nmspinning, -1);
+        return;
+    }
+    startm1(pp, spinning);
+    if (foreign)
+        gort__foreign_exit();
+}
+
+static void startm1(P *pp, bool spinning) {
     gort__lock(&gort__sched.lock);
     if (load_relaxed(&gort__sched.shutdown)) {
         gort__unlock(&gort__sched.lock);

@@ -164,14 +164,38 @@ P *gort__procresize(int32_t nprocs, int *err) {
 
 /* ---- stop the world ----------------------------------------------------------- */
 
+/* Shutdown began while the caller wanted to stop the world: Ms leave at
+ * their next scheduling point instead of stopping, so the world would
+ * never stop, and shutdown (which waits for every M to leave) would wait
+ * for this one. The caller is abandoned like every other live goroutine:
+ * it parks for good and its M goes back to the scheduler, which exits. */
+__attribute__((noreturn)) static void stw_abandon(void) {
+    gort__gopark(NULL, NULL, waitReasonZero);
+    gort__throw("stoptheworld: abandoned goroutine resumed");
+}
+
+/* Called by shutdown (sched.lock held): a stop-the-world in progress stops
+ * waiting (see stw_abandon). stopwait is zeroed so that no later stop can
+ * wake the note a second time. */
+void gort__shutdown_stw(void) {
+    if (load_relaxed(&gort__sched.gcwaiting) && gort__sched.stopwait > 0) {
+        gort__sched.stopwait = 0;
+        gort__notewakeup(&gort__sched.stopnote);
+    }
+}
+
 /* Stops every P but the caller's: idle ones and ones in system calls are
  * taken at once, running ones stop at their next scheduling point
  * (gcstopm). Called on a goroutine. */
 void gort__stoptheworld(void) {
     gort__semacquire(&worldsema, false, waitReasonZero);
     M *mp = getm();
-    mp->locks++;
     gort__lock(&gort__sched.lock);
+    if (load_relaxed(&gort__sched.shutdown)) {
+        gort__unlock(&gort__sched.lock);
+        stw_abandon();
+    }
+    mp->locks++;
     gort__sched.stopwait = gort__gomaxprocs;
     store_rel(&gort__sched.gcwaiting, 1);
     store_relaxed(&mp->p->status, Pgcstop);
@@ -193,6 +217,11 @@ void gort__stoptheworld(void) {
     if (wait) {
         gort__notesleep(&gort__sched.stopnote);
         gort__noteclear(&gort__sched.stopnote);
+    }
+    if (load_acq(&gort__sched.shutdown)) {
+        /* Woken by shutdown_stw: the Ps still running will never stop. */
+        mp->locks--;
+        stw_abandon();
     }
     if (gort__sched.stopwait != 0)
         gort__throw("stoptheworld: not stopped");

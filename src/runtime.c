@@ -30,7 +30,15 @@ int32_t  gort__debug_schedtrace;
 int32_t  gort__debug_mtrace;
 
 static G m0g0;
-static uint32_t foreign_inflight;   /* gort_go calls in progress on threads that are not Ms */
+
+/* Threads that are not Ms (gort_go, gort_read_stats, gort_maxprocs from a
+ * plain thread) enter the runtime only while it is open: from the moment
+ * it is fully set up until shutdown begins. gort_run closes it, then waits
+ * for those inside to leave before it tears anything down. Both sides are
+ * sequentially consistent (Dekker): the entrant counts itself in, then
+ * reads open; gort_run clears open, then reads the count. */
+static uint32_t foreign_open;
+static uint32_t foreign_inflight;
 
 static int32_t getproccount(void) {
     cpu_set_t set;
@@ -42,20 +50,69 @@ static int32_t getproccount(void) {
     return 1;
 }
 
-/* GORT_DEBUG=schedtrace=MS,mtrace=1 */
+/* Parses the decimal integer in s[0..n) into *out if it lies in [lo, hi];
+ * otherwise warns, naming the setting, and leaves *out alone. */
+static void env_int(const char *name, const char *s, size_t n, long lo, long hi, int32_t *out) {
+    char buf[32];
+    char *end;
+    if (n == 0 || n >= sizeof buf)
+        goto bad;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    if (errno != 0 || *end != 0 || v < lo || v > hi)
+        goto bad;
+    *out = (int32_t)v;
+    return;
+bad:
+    fprintf(stderr, "gort: %s=%.*s: want an integer from %ld to %ld; ignored\n", name, (int)n, s,
+            lo, hi);
+}
+
+/* $GORT_DEBUG: comma-separated settings, as Go's GODEBUG:
+ *   schedtrace=MS   a scheduler summary line every MS milliseconds
+ *   mtrace=1        a line as each M starts
+ * Unknown names and bad values are reported and ignored. */
 void gort__debug_parse(void) {
     gort__debug_schedtrace = 0;
     gort__debug_mtrace = 0;
     const char *s = getenv("GORT_DEBUG");
     while (s && *s) {
-        if (strncmp(s, "schedtrace=", 11) == 0)
-            gort__debug_schedtrace = atoi(s + 11);
-        else if (strncmp(s, "mtrace=", 7) == 0)
-            gort__debug_mtrace = atoi(s + 7);
-        s = strchr(s, ',');
-        if (s)
+        size_t len = strcspn(s, ",");
+        const char *eq = memchr(s, '=', len);
+        size_t klen = eq ? (size_t)(eq - s) : len;
+        const char *v = eq ? eq + 1 : s + len;
+        size_t vlen = (size_t)(s + len - v);
+        if (klen == 10 && strncmp(s, "schedtrace", 10) == 0)
+            env_int("GORT_DEBUG schedtrace", v, vlen, 0, 1000000, &gort__debug_schedtrace);
+        else if (klen == 6 && strncmp(s, "mtrace", 6) == 0)
+            env_int("GORT_DEBUG mtrace", v, vlen, 0, 1, &gort__debug_mtrace);
+        else if (len > 0)
+            fprintf(stderr, "gort: GORT_DEBUG: unknown setting '%.*s' ignored\n", (int)len, s);
+        s += len;
+        if (*s == ',')
             s++;
     }
+}
+
+/* $GORT_MAXPROCS, or 0 if unset or not a count (reported). */
+static int32_t env_maxprocs(void) {
+    const char *s = getenv("GORT_MAXPROCS");
+    int32_t n = 0;
+    if (s && *s)
+        env_int("GORT_MAXPROCS", s, strlen(s), 1, 1024, &n);
+    return n;
+}
+
+/* $GORT_NOUFFD=1 turns userfaultfd guard pages off (the mprotect fallback);
+ * unset, empty or 0 leaves them on. */
+bool gort__env_nouffd(void) {
+    const char *s = getenv("GORT_NOUFFD");
+    int32_t v = 0;
+    if (s && *s)
+        env_int("GORT_NOUFFD", s, strlen(s), 0, 1, &v);
+    return v == 1;
 }
 
 /* Main goroutine has returned: stop accepting work and wake every idle M
@@ -69,6 +126,7 @@ void gort__shutdown_begin(void) {
         gort__notewakeup(&mp->park);
     }
     gort__sysmonwake_locked(false);
+    gort__shutdown_stw();
     gort__unlock(&gort__sched.lock);
 }
 
@@ -81,13 +139,10 @@ static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, in
     if (c.stack_size > MAX_STACK)
         return -EINVAL;
     *nprocs = c.maxprocs;
-    if (*nprocs == 0) {
-        const char *env = getenv("GORT_MAXPROCS");
-        if (env && atoi(env) > 0)
-            *nprocs = atoi(env);
-        else
-            *nprocs = getproccount();
-    }
+    if (*nprocs == 0)
+        *nprocs = env_maxprocs();
+    if (*nprocs == 0)
+        *nprocs = getproccount();
     if (*nprocs > 1024)
         *nprocs = 1024;
     size_t ss = c.stack_size ? c.stack_size : DEFAULT_STACK;
@@ -177,13 +232,15 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     gort__sched.nmsys++;
     gort__unlock(&gort__sched.lock);
     gort__newm(gort__sysmon, NULL, -1);
+    __atomic_store_n(&foreign_open, 1, __ATOMIC_SEQ_CST);
 
     gort__mstart0();   /* m0's scheduler loop; returns at shutdown */
 
-    /* sched.shutdown is set: threads that are not Ms can no longer enter
-     * (gort__foreign_enter); wait for those inside, then for every M. Only
+    /* sched.shutdown is set, so no foreign thread enters any more; close
+     * the door for good and wait for those inside, then for every M. Only
      * then is the runtime gone, and another gort_run may start. */
-    while (load_acq(&foreign_inflight) != 0)
+    __atomic_store_n(&foreign_open, 0, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&foreign_inflight, __ATOMIC_SEQ_CST) != 0)
         gort__osyield();
     gort__mexit_all();
     teardown();
@@ -196,7 +253,7 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
  * the scheduler under it. Returns false if there is no runtime to use. */
 bool gort__foreign_enter(void) {
     xadd(&foreign_inflight, 1);
-    if (load_acq(&gort__running) && !load_acq(&gort__sched.shutdown))
+    if (__atomic_load_n(&foreign_open, __ATOMIC_SEQ_CST) && !load_acq(&gort__sched.shutdown))
         return true;
     xadd(&foreign_inflight, -1);
     return false;

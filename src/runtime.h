@@ -293,6 +293,7 @@ typedef struct schedt {
 
     uint32_t   shutdown;     /* atomic; set when main returns */
     note       mexitnote;    /* m0 waits here for the last M to exit */
+    bool       mexitwait;    /* m0 sleeps on mexitnote */
     note       sysmonnote;   /* sysmon sleeps here */
     bool       sysmonsleeping; /* sysmon is asleep on sysmonnote */
     uint32_t   sysmonwait;   /* atomic; ... in its all-Ps-idle sleep */
@@ -480,6 +481,7 @@ P   *gort__releasep(void);
 void gort__pidleput(P *pp);
 P   *gort__pidleget(void);
 void gort__stoptheworld(void);
+void gort__shutdown_stw(void);
 void gort__starttheworld(int32_t newprocs);
 void gort__gcstopm(void);
 void gort__pfree_all(void);
@@ -524,6 +526,7 @@ void gort__sema_reset(void);
 /* ---- syscall.c, time.c, trace.c ----------------------------------------- */
 
 void gort__entersyscall(void);
+__attribute__((noreturn)) void gort__fatal_insyscall(G *gp, const char *what);
 void gort__exitsyscall(void);
 int64_t gort__nanotime(void);
 void gort__schedtrace(void);
@@ -531,6 +534,7 @@ void gort__sysmon(void);
 void gort__sysmonwake_locked(bool deep_only);
 void gort__handoffp(P *pp);
 void gort__debug_parse(void);
+bool gort__env_nouffd(void);
 void gort__mtrace_started(M *mp);
 
 #endif /* GORT_RUNTIME_H */

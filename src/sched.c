@@ -339,8 +339,14 @@ static G *park_m(M *mp, G *gp) {
 void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
     M *mp = getm();
     G *gp = mp->curg;
-    if (readgstatus(gp) != Grunning)
+    if (unlikely(readgstatus(gp) != Grunning)) {
+        if (readgstatus(gp) == Gsyscall) {
+            char what[64];
+            snprintf(what, sizeof what, "blocking %s", gort__waitreason_string(reason));
+            gort__fatal_insyscall(gp, what);
+        }
         gort__throw("gopark: bad g status");
+    }
     if (mp->locks)
         gort__throw("gopark: holding locks");
     mp->waitlock = lock;
@@ -398,6 +404,8 @@ GORT_API void gort_yield(void) {
     M *mp = getm();
     if (mp == NULL || mp->curg == NULL)
         return;
+    if (unlikely(readgstatus(mp->curg) == Gsyscall))
+        gort__fatal_insyscall(mp->curg, "gort_yield");
     gort__mcall(gosched_m);
 }
 

@@ -99,7 +99,7 @@ int gort__stackpool_init(size_t size) {
     memset(&pool, 0, sizeof pool);
     gort__stacksize = size;
     pool.slotsize = size + PAGE;
-    pool.uffd = getenv("GORT_NOUFFD") ? -1 : uffd_open();
+    pool.uffd = gort__env_nouffd() ? -1 : uffd_open();
     pool.mode = pool.uffd >= 0 ? guard_uffd : guard_mprotect;
     return 0;
 }

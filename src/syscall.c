@@ -93,5 +93,15 @@ void gort__exitsyscall(void) {
     /* Resumed, maybe on another M, with a P and status Grunning. */
 }
 
+/* A goroutine between gort_syscall_enter and gort_syscall_exit has given
+ * up its P: it may not park, yield or exit (what = the blocking operation
+ * or the call), for it would need the P it no longer holds. */
+void gort__fatal_insyscall(G *gp, const char *what) {
+    gort__fatal("goroutine %lld: %s between gort_syscall_enter and gort_syscall_exit "
+                "(a goroutine in a system call may not block on the runtime, yield or "
+                "exit: call gort_syscall_exit first)",
+                (long long)gp->goid, what);
+}
+
 GORT_API void gort_syscall_enter(void) { gort__entersyscall(); }
 GORT_API void gort_syscall_exit(void) { gort__exitsyscall(); }
