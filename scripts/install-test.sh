@@ -51,9 +51,10 @@ export GORT_TEST_TIMEOUT=${GORT_TEST_TIMEOUT:-180}
 ran=0 failed=()
 for src in "$repo"/tests/test_*.c; do
     t=$(basename "$src" .c)
-    if grep -Eq '^#[[:space:]]*include[[:space:]]+"' "$src" &&
-       grep -E '^#[[:space:]]*include[[:space:]]+"' "$src" | grep -vq '"test\.h"'; then
-        echo "install-test: skipping $t: it includes internal headers (move it to tests/internal/)"
+    internal=$(grep -E '^#[[:space:]]*include[[:space:]]+"' "$src" | grep -v '"test\.h"' || true)
+    if [ -n "$internal" ]; then
+        echo "install-test: skipping $t: it includes internal headers:" $internal \
+            "(a white-box test belongs in tests/internal/)"
         continue
     fi
     cp "$src" .
