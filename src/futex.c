@@ -27,7 +27,7 @@ enum { active_spin = 4, active_spin_cnt = 4, passive_spin = 1 };
 
 /* Sleeps while *addr == val, for at most ns nanoseconds (ns < 0: forever).
  * Spurious wakeups are allowed; callers loop. */
-void gort__futexsleep(uint32_t *addr, uint32_t val, int64_t ns) {
+static void futexsleep(uint32_t *addr, uint32_t val, int64_t ns) {
     struct timespec ts, *tsp = NULL;
     if (ns >= 0) {
         ts.tv_sec = ns / 1000000000;
@@ -37,7 +37,7 @@ void gort__futexsleep(uint32_t *addr, uint32_t val, int64_t ns) {
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
 }
 
-void gort__futexwakeup(uint32_t *addr, uint32_t cnt) {
+static void futexwakeup(uint32_t *addr, uint32_t cnt) {
     long r = syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, cnt, NULL, NULL, 0);
     if (r < 0 && errno != EAGAIN)
         gort__throw("futexwakeup: futex failed");
@@ -79,7 +79,7 @@ void gort__lock_slow(gort_lock *l, uint32_t v) {
         if (v == mutex_unlocked)
             return;
         wait = mutex_sleeping;
-        gort__futexsleep(&l->key, mutex_sleeping, -1);
+        futexsleep(&l->key, mutex_sleeping, -1);
     }
 }
 
@@ -89,7 +89,7 @@ void gort__unlock_slow(gort_lock *l, uint32_t v) {
     if (v == mutex_unlocked)
         gort__throw("unlock of unlocked lock");
     if (v == mutex_sleeping)
-        gort__futexwakeup(&l->key, 1);
+        futexwakeup(&l->key, 1);
 }
 
 /* ---- notes: one-shot sleep and wakeup ------------------------------------ */
@@ -100,12 +100,12 @@ void gort__notewakeup(note *n) {
     uint32_t old = xchg(&n->key, 1);
     if (old != 0)
         gort__throw("notewakeup: double wakeup");
-    gort__futexwakeup(&n->key, 1);
+    futexwakeup(&n->key, 1);
 }
 
 void gort__notesleep(note *n) {
     while (load_acq(&n->key) == 0)    /* acquire: pairs with notewakeup's xchg */
-        gort__futexsleep(&n->key, 0, -1);
+        futexsleep(&n->key, 0, -1);
 }
 
 bool gort__notetsleep(note *n, int64_t ns) {
@@ -115,7 +115,7 @@ bool gort__notetsleep(note *n, int64_t ns) {
     }
     int64_t deadline = gort__nanotime() + ns;
     while (load_acq(&n->key) == 0) {
-        gort__futexsleep(&n->key, 0, ns);
+        futexsleep(&n->key, 0, ns);
         if (load_acq(&n->key) != 0)
             break;
         int64_t now = gort__nanotime();

@@ -44,6 +44,8 @@ static struct {
 } allgs;
 
 
+__attribute__((noreturn)) static void goexit1(void);
+
 /* The first code a goroutine runs, on its own stack. */
 __attribute__((noreturn, used)) static void gostart(void) {
 #ifdef __SANITIZE_ADDRESS__
@@ -51,7 +53,7 @@ __attribute__((noreturn, used)) static void gostart(void) {
 #endif
     G *gp = getg();
     gp->fn(gp->arg);
-    gort__goexit1();
+    goexit1();
 }
 
 /* Gives a G that has never run its stack, on the M that will run it, and
@@ -138,7 +140,7 @@ void gort__allgs_free(void) {
 /* Puts a dead G on pp's free list; a long list spills a chain of
  * gfreeBatch to the global one (walking Gs this P just used, so hot), so
  * that Gs freed on one P can be reused by a P that creates them. */
-void gort__gfput(P *pp, G *gp) {
+static void gfput(P *pp, G *gp) {
     if (readgstatus(gp) != Gdead)
         gort__throw("gfput: bad status (not Gdead)");
     gp->schedlink = pp->gfree;
@@ -159,7 +161,7 @@ void gort__gfput(P *pp, G *gp) {
 
 /* Gets a dead G from pp's free list, refilling it with a whole chain from
  * the global list: O(1) under the lock, no walk. */
-G *gort__gfget(P *pp) {
+static G *gfget(P *pp) {
     if (pp->gfree == NULL && load_relaxed(&gort__sched.ngfree) > 0) {
         int32_t n;
         gort__lock(&gort__sched.gflock);
@@ -205,9 +207,30 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid) {
     gort__casgstatus(gp, Gdead, Grunnable);
 }
 
-/* A goroutine started by a thread that is not an M (or by an M without a
- * P): it goes on the global queue, and an idle P is woken to run it. */
-static int64_t newproc_foreign(void (*fn)(void *), void *arg) {
+/* Creates a G running fn(arg) with pp's resources (a stack credit, a free
+ * G, a goroutine id) and puts it in pp's runnext, so it runs as soon as
+ * its creator blocks (Go's newproc1 + runqput). pp is held by the caller.
+ * NULL with *err set when no stack or memory is left. */
+G *gort__newproc1(void (*fn)(void *), void *arg, P *pp, int *err) {
+    if (pp->stackcredit == 0 && (*err = gort__stackreserve(pp)) < 0)
+        return NULL;
+    G *gp = gfget(pp);
+    if (gp == NULL && (gp = gort__malg()) == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    pp->stackcredit--;
+    ginit(gp, fn, arg, newgoid(pp));
+    store_relaxed(&pp->ncreated, pp->ncreated + 1);
+    gort__runqput(pp, gp, true);
+    return gp;
+}
+
+/* A goroutine created where there is no P to use: by a thread that is not
+ * an M, or by a goroutine between syscall enter and exit. Its resources
+ * come from the global pools, it goes on the global queue, and an idle P
+ * is woken to run it. */
+static int64_t newproc_global(void (*fn)(void *), void *arg) {
     int err = gort__stackreserve1();
     if (err < 0)
         return err;
@@ -229,29 +252,28 @@ static int64_t newproc_foreign(void (*fn)(void *), void *arg) {
     return goid;
 }
 
-int64_t gort__newproc(void (*fn)(void *), void *arg) {
+/* gort_go. From a running goroutine: its P's runnext, no lock. From a
+ * thread that is not an M: only while the runtime is open (it may be
+ * starting or shutting down), else -EPERM. */
+static int64_t newproc(void (*fn)(void *), void *arg) {
     M *mp = getm();
-    P *pp;
-    if (mp == NULL || mp->curg == NULL || (pp = mp->p) == NULL ||
-        readgstatus(mp->curg) != Grunning)
-        return newproc_foreign(fn, arg);
-
-    if (pp->stackcredit == 0) {
-        int err = gort__stackreserve(pp);
-        if (err < 0)
-            return err;
+    if (mp == NULL) {
+        if (!gort__foreign_enter())
+            return -EPERM;
+        int64_t id = newproc_global(fn, arg);
+        gort__foreign_exit();
+        return id;
     }
-    G *gp = gort__gfget(pp);
-    if (gp == NULL && (gp = gort__malg()) == NULL)
-        return -ENOMEM;
-    pp->stackcredit--;
-    int64_t goid = newgoid(pp);
-    ginit(gp, fn, arg, goid);
-    store_relaxed(&pp->ncreated, pp->ncreated + 1);
-    gort__runqput(pp, gp, true);
+    P *pp = mp->p;
+    if (mp->curg == NULL || pp == NULL || readgstatus(mp->curg) != Grunning)
+        return newproc_global(fn, arg);
+    int err = 0;
+    G *gp = gort__newproc1(fn, arg, pp, &err);
+    if (gp == NULL)
+        return err;
     if (load_relaxed(&gort__sched.mainstarted))
         gort__wakep();
-    return goid;
+    return gp->goid;
 }
 
 /* ---- goexit --------------------------------------------------------------- */
@@ -274,13 +296,13 @@ static G *goexit0(M *mp, G *gp) {
     pp->stackcredit++;
     gort__stackcredit_return(pp);
     bool ismain = gp == gort__sched.maing;
-    gort__gfput(pp, gp);
+    gfput(pp, gp);
     if (ismain)
         gort__shutdown_begin();
     return NULL;
 }
 
-void gort__goexit1(void) {
+__attribute__((noreturn)) static void goexit1(void) {
     M *mp = getm();
     G *gp = mp->curg;
     if (unlikely(readgstatus(gp) == Gsyscall))
@@ -303,9 +325,7 @@ void gort__goexit1(void) {
 GORT_API int64_t gort_go(void (*fn)(void *), void *arg) {
     if (fn == NULL)
         return -EINVAL;
-    if (getg() == NULL)   /* not a goroutine: the runtime may be stopping */
-        return gort__go_foreign(fn, arg);
-    return gort__newproc(fn, arg);
+    return newproc(fn, arg);
 }
 
 GORT_API int64_t gort_id(void) {
@@ -316,7 +336,7 @@ GORT_API int64_t gort_id(void) {
 GORT_API void gort_exit(void) {
     if (getg() == NULL)
         gort__fatal("gort_exit called outside a goroutine");
-    gort__goexit1();
+    goexit1();
 }
 
 GORT_API int64_t gort_num_goroutines(void) {

@@ -1,7 +1,7 @@
 /*
  * m.c: the life of an M, an OS thread that runs goroutines.
  *
- * This is the seed's path, under Go's names:
+ * This is Go's M creation path (proc.go), under Go's names:
  *
  *   newm(fn, p, id)      allocate an M that will acquire p, start its thread
  *     allocm             the M struct, mstartfn = fn, mcommoninit, g0
@@ -33,6 +33,9 @@
 
 #include "runtime.h"
 
+static void mput(M *mp);
+static void mspinning(void);
+
 __thread M *gort__tls_m __attribute__((tls_model("initial-exec")));
 M  gort__m0;
 M *gort__allm;
@@ -42,7 +45,7 @@ M *gort__allm;
 /* Returns the next M id, enforcing the thread limit (Go's checkmcount).
  * sched.lock must be held. Exceeding the limit is fatal, as in Go: the
  * program asked for more threads than it said it would ever need. */
-int64_t gort__mReserveID(void) {
+static int64_t mReserveID(void) {
     int64_t id = gort__sched.mnext++;
     if (gort__sched.mnext > gort__sched.maxmcount) {
         gort__fatal("program exceeds %d-thread limit (gort_config.max_threads); "
@@ -57,7 +60,7 @@ int64_t gort__mReserveID(void) {
  * M its id, its PRNG seed and its signal stack, and pushes it on allm. */
 void gort__mcommoninit(M *mp, int64_t id) {
     gort__lock(&gort__sched.lock);
-    mp->id = id >= 0 ? id : gort__mReserveID();
+    mp->id = id >= 0 ? id : mReserveID();
     gort__unlock(&gort__sched.lock);
 
     mp->fastrand = (uint64_t)gort__nanotime() ^ ((uint64_t)mp->id * 0x9E3779B97F4A7C15ULL);
@@ -194,7 +197,6 @@ static void mexit(M *mp) {
 void gort__mstart0(void) {
     mstart1();
     M *mp = getm();
-    mp->exiting = true;
     if (mp != &gort__m0)
         mexit(mp);
 }
@@ -240,7 +242,7 @@ void gort__mexit_all(void) {
 /* ---- idle Ms: stopm, startm ---------------------------------------------- */
 
 /* Puts mp on the idle list. sched.lock must be held. */
-void gort__mput(M *mp) {
+static void mput(M *mp) {
     mp->schedlink = gort__sched.midle;
     gort__sched.midle = mp;
     gort__sched.nmidle++;
@@ -273,7 +275,7 @@ void gort__stopm(void) {
         gort__unlock(&gort__sched.lock);
         return;
     }
-    gort__mput(mp);
+    mput(mp);
     gort__unlock(&gort__sched.lock);
     gort__notesleep(&mp->park);
     gort__noteclear(&mp->park);
@@ -284,7 +286,7 @@ void gort__stopm(void) {
 }
 
 /* mstartfn for an M started spinning by wakep. */
-void gort__mspinning(void) { getm()->spinning = true; }
+static void mspinning(void) { getm()->spinning = true; }
 
 static void startm1(P *pp, bool spinning);
 
@@ -326,9 +328,9 @@ static void startm1(P *pp, bool spinning) {
     }
     M *nmp = gort__mget();
     if (nmp == NULL) {
-        int64_t id = gort__mReserveID();
+        int64_t id = mReserveID();
         gort__unlock(&gort__sched.lock);
-        gort__newm(spinning ? gort__mspinning : NULL, pp, id);
+        gort__newm(spinning ? mspinning : NULL, pp, id);
         return;
     }
     gort__unlock(&gort__sched.lock);

@@ -187,7 +187,7 @@ void gort__shutdown_stw(void) {
 /* Stops every P but the caller's: idle ones and ones in system calls are
  * taken at once, running ones stop at their next scheduling point
  * (gcstopm). Called on a goroutine. */
-void gort__stoptheworld(void) {
+static void stoptheworld(void) {
     gort__semacquire(&worldsema, false, waitReasonZero);
     M *mp = getm();
     gort__lock(&gort__sched.lock);
@@ -231,7 +231,7 @@ void gort__stoptheworld(void) {
 }
 
 /* Restarts the world with newprocs Ps (0: unchanged). */
-void gort__starttheworld(int32_t newprocs) {
+static void starttheworld(int32_t newprocs) {
     M *mp = getm();
     int err;
     gort__lock(&gort__sched.lock);
@@ -307,8 +307,8 @@ GORT_API int gort_maxprocs(int n) {
         return prev;
     if (n > MAXPROCS_LIMIT)
         n = MAXPROCS_LIMIT;
-    gort__stoptheworld();
+    stoptheworld();
     prev = gort__gomaxprocs;
-    gort__starttheworld(n);
+    starttheworld(n);
     return prev;
 }

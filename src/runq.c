@@ -15,6 +15,9 @@
  */
 #include "runtime.h"
 
+static void runqputslow(P *pp, G *gp, uint32_t h, uint32_t t);
+static void gqueue_push(gqueue *q, G *gp);
+
 static inline G *slot_load(P *pp, uint32_t i) {
     return load_relaxed(&pp->runq[i % RUNQ_SIZE]);
 }
@@ -69,7 +72,7 @@ void gort__runqput(P *pp, G *gp, bool next) {
             store_rel(&pp->runqtail, t + 1);   /* store-release, makes the item available for consumption */
             return;
         }
-        gort__runqputslow(pp, gp, h, t);
+        runqputslow(pp, gp, h, t);
         return;
     }
 }
@@ -77,7 +80,7 @@ void gort__runqput(P *pp, G *gp, bool next) {
 /* Moves gp and half of the full local queue to the global queue. If a
  * thief got there first the queue is no longer full and gp goes back to
  * the local queue. Executed only by the owner P. */
-void gort__runqputslow(P *pp, G *gp, uint32_t h, uint32_t t) {
+static void runqputslow(P *pp, G *gp, uint32_t h, uint32_t t) {
     G *batch[RUNQ_SIZE / 2 + 1];
     uint32_t n = (t - h) / 2;
     if (n != RUNQ_SIZE / 2)
@@ -200,7 +203,7 @@ void gort__gqueue_pushchain(gqueue *q, G *head, G *tail, int32_t n) {
     q->n += n;
 }
 
-void gort__gqueue_push(gqueue *q, G *gp) { gort__gqueue_pushchain(q, gp, gp, 1); }
+static void gqueue_push(gqueue *q, G *gp) { gort__gqueue_pushchain(q, gp, gp, 1); }
 
 /* Takes the first chain off q; returns its head (the chain stays linked
  * through schedlink and ends in NULL) and its length in *n. */
@@ -241,7 +244,7 @@ G *gort__gqueue_pop(gqueue *q) {
 /* ---- global run queue; sched.lock must be held ------------------------------ */
 
 void gort__globrunqput(G *gp) {
-    gort__gqueue_push(&gort__sched.runq, gp);
+    gqueue_push(&gort__sched.runq, gp);
     store_relaxed(&gort__sched.runqsize, gort__sched.runq.n);
 }
 

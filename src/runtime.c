@@ -1,13 +1,10 @@
 /*
- * runtime.c: gort_run, the runtime's start and its shutdown.
+ * runtime.c: the runtime's globals, the settings it reads from the
+ * environment, and gort_read_stats. Start-up and shutdown are in run.c.
  *
- * gort_run turns the calling thread into m0: it sets up the scheduler and
- * the Ps, queues the main goroutine on P0 and enters m0's scheduler loop
- * through the same mstart0/mstart1 path every other M takes. When the main
- * goroutine returns, shutdown begins (gort__shutdown_begin): idle Ms are
- * woken and leave their loops, busy ones leave at their next scheduling
- * point, m0 joins them all and frees every G, stack and P. Goroutines
- * still alive at that point are abandoned, as in Go.
+ * The globals are Go's (runtime2.go): sched, the one scheduler state;
+ * allm, allp and gomaxprocs live beside the code that owns them (m.c,
+ * p.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,29 +15,14 @@
 
 #include "runtime.h"
 
-#define DEFAULT_STACK (256 * 1024)
-#define MIN_STACK     (16 * 1024)
-#define MAX_STACK     ((size_t)1 << 30)
-
 schedt   gort__sched;
 int32_t  gort__ncpu;
-uint32_t gort__running;
 uint32_t gort__rungen;
 int32_t  gort__debug_schedtrace;
 int32_t  gort__debug_mtrace;
 
-static G m0g0;
-
-/* Threads that are not Ms (gort_go, gort_read_stats, gort_maxprocs from a
- * plain thread) enter the runtime only while it is open: from the moment
- * it is fully set up until shutdown begins. gort_run closes it, then waits
- * for those inside to leave before it tears anything down. Both sides are
- * sequentially consistent (Dekker): the entrant counts itself in, then
- * reads open; gort_run clears open, then reads the count. */
-static uint32_t foreign_open;
-static uint32_t foreign_inflight;
-
-static int32_t getproccount(void) {
+/* CPUs this process may run on: the default GOMAXPROCS. */
+int32_t gort__getproccount(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         int n = CPU_COUNT(&set);
@@ -97,7 +79,7 @@ void gort__debug_parse(void) {
 }
 
 /* $GORT_MAXPROCS, or 0 if unset or not a count (reported). */
-static int32_t env_maxprocs(void) {
+int32_t gort__env_maxprocs(void) {
     const char *s = getenv("GORT_MAXPROCS");
     int32_t n = 0;
     if (s && *s)
@@ -115,164 +97,12 @@ bool gort__env_nouffd(void) {
     return v == 1;
 }
 
-/* Main goroutine has returned: stop accepting work and wake every idle M
- * so it can leave its scheduler loop. Called on g0. */
-void gort__shutdown_begin(void) {
-    gort__lock(&gort__sched.lock);
-    store_rel(&gort__sched.shutdown, 1);
-    M *mp;
-    while ((mp = gort__mget()) != NULL) {
-        mp->nextp = NULL;
-        gort__notewakeup(&mp->park);
-    }
-    gort__sysmonwake_locked(false);
-    gort__shutdown_stw();
-    gort__unlock(&gort__sched.lock);
-}
-
-static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, int32_t *maxm) {
-    gort_config c = { 0, 0, 0 };
-    if (cfg)
-        c = *cfg;
-    if (c.maxprocs < 0 || c.max_threads < 0 || c.max_threads == 1)
-        return -EINVAL;
-    if (c.stack_size > MAX_STACK)
-        return -EINVAL;
-    *nprocs = c.maxprocs;
-    if (*nprocs == 0)
-        *nprocs = env_maxprocs();
-    if (*nprocs == 0)
-        *nprocs = getproccount();
-    if (*nprocs > 1024)
-        *nprocs = 1024;
-    size_t ss = c.stack_size ? c.stack_size : DEFAULT_STACK;
-    if (ss < MIN_STACK)
-        ss = MIN_STACK;
-    *stacksize = (ss + 4095) & ~(size_t)4095;
-    *maxm = c.max_threads ? c.max_threads : 10000;
-    return 0;
-}
-
-static void teardown(void) {
-    xadd(&gort__rungen, 1);   /* even: every goroutine of this run is gone */
-    gort__sema_reset();
-    gort__allgs_free();
-    gort__pfree_all();
-    gort__stackpool_destroy();
-    gort__signal_uninstall();
-    gort__tls_m = NULL;
-    memset(&gort__sched, 0, sizeof gort__sched);
-    memset(&gort__m0, 0, sizeof gort__m0);
-    memset(&m0g0, 0, sizeof m0g0);
-}
-
-GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg) {
-    int32_t nprocs, maxm;
-    size_t stacksize;
-    if (main_fn == NULL)
-        return -EINVAL;
-    int err = config(cfg, &nprocs, &stacksize, &maxm);
-    if (err < 0)
-        return err;
-    if (!cas(&gort__running, 0, 1))
-        return -EBUSY;
-    if (getm() != NULL) {   /* a thread that already is an M */
-        store_rel(&gort__running, 0);
-        return -EBUSY;
-    }
-
-    memset(&gort__sched, 0, sizeof gort__sched);
-    xadd(&gort__rungen, 1);   /* odd: running */
-    gort__sched.maxmcount = maxm;
-    gort__sched.starttime = gort__nanotime();
-    gort__ncpu = getproccount();
-    gort__debug_parse();
-    gort__stackpool_init(stacksize);
-    gort__signal_install();
-
-    /* m0: the calling thread. */
-    M *m0 = &gort__m0;
-    memset(m0, 0, sizeof *m0);
-    memset(&m0g0, 0, sizeof m0g0);
-    m0->g0 = &m0g0;
-    m0g0.m = m0;
-    store_relaxed(&m0g0.atomicstatus, Grunning);
-    m0->thread = pthread_self();
-    gort__tls_m = m0;
-    gort__mcommoninit(m0, -1);
-
-    gort__lock(&gort__sched.lock);
-    P *runnable = gort__procresize(nprocs, &err);
-    gort__unlock(&gort__sched.lock);
-    (void)runnable;   /* no P has work yet */
-
-    /* The main goroutine, id 1, in P0's runnext. */
-    P *pp = m0->p;
-    G *gp = NULL;
-    if (err == 0 && (err = gort__stackreserve(pp)) == 0 && (gp = gort__malg()) == NULL)
-        err = -ENOMEM;
-    if (err < 0) {
-        gort__mexit_all();
-        teardown();
-        store_rel(&gort__running, 0);
-        return err;
-    }
-    pp->stackcredit--;
-    gp->fn = main_fn;
-    gp->arg = arg;
-    gp->goid = (int64_t)xadd(&gort__sched.goidgen, 1);
-    gort__casgstatus(gp, Gdead, Grunnable);
-    store_relaxed(&pp->ncreated, pp->ncreated + 1);
-    gort__sched.maing = gp;
-    gort__runqput(pp, gp, true);
-    store_rel(&gort__sched.mainstarted, true);
-
-    /* sysmon: an M without a P, counted apart by checkdead. */
-    gort__lock(&gort__sched.lock);
-    gort__sched.nmsys++;
-    gort__unlock(&gort__sched.lock);
-    gort__newm(gort__sysmon, NULL, -1);
-    __atomic_store_n(&foreign_open, 1, __ATOMIC_SEQ_CST);
-
-    gort__mstart0();   /* m0's scheduler loop; returns at shutdown */
-
-    /* sched.shutdown is set, so no foreign thread enters any more; close
-     * the door for good and wait for those inside, then for every M. Only
-     * then is the runtime gone, and another gort_run may start. */
-    __atomic_store_n(&foreign_open, 0, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&foreign_inflight, __ATOMIC_SEQ_CST) != 0)
-        gort__osyield();
-    gort__mexit_all();
-    teardown();
-    store_rel(&gort__running, 0);
-    return 0;
-}
-
-/* A thread that is not running a goroutine calls into the runtime (to
- * create a goroutine, read stats): counted, so that shutdown does not free
- * the scheduler under it. Returns false if there is no runtime to use. */
-bool gort__foreign_enter(void) {
-    xadd(&foreign_inflight, 1);
-    if (__atomic_load_n(&foreign_open, __ATOMIC_SEQ_CST) && !load_acq(&gort__sched.shutdown))
-        return true;
-    xadd(&foreign_inflight, -1);
-    return false;
-}
-
-void gort__foreign_exit(void) { xadd(&foreign_inflight, -1); }
-
-int64_t gort__go_foreign(void (*fn)(void *), void *arg) {
-    if (!gort__foreign_enter())
-        return -EPERM;
-    int64_t r = gort__newproc(fn, arg);
-    gort__foreign_exit();
-    return r;
-}
-
 GORT_API void gort_read_stats(gort_stats *st) {
     memset(st, 0, sizeof *st);
+    /* A goroutine is inside the runtime by definition; a thread that is not
+     * one enters like a foreign spawner (run.c). */
     bool foreign = getg() == NULL;
-    if (foreign ? !gort__foreign_enter() : !load_acq(&gort__running))
+    if (foreign && !gort__foreign_enter())
         return;
     gort__lock(&gort__sched.lock);
     st->threads = gort__sched.mcount;

@@ -4,8 +4,9 @@
  * what, and the lock order.
  *
  * Names follow Go's runtime (proc.go, runtime2.go) so a reader can hold the
- * two side by side. Functions used across files carry the gort__ prefix;
- * the seed's M-creation path keeps Go's names behind it (gort__newm, ...).
+ * two side by side. What is used across files carries the gort__ prefix
+ * (gort__newm, gort__schedule, ...); what one file uses alone is static
+ * there, under Go's bare name (mput, execute, handoffp, ...).
  */
 #ifndef GORT_RUNTIME_H
 #define GORT_RUNTIME_H
@@ -79,8 +80,6 @@ void gort__noteclear(note *n);
 void gort__notewakeup(note *n);
 void gort__notesleep(note *n);
 bool gort__notetsleep(note *n, int64_t ns);     /* true: woken; false: timed out */
-void gort__futexsleep(uint32_t *addr, uint32_t val, int64_t ns);
-void gort__futexwakeup(uint32_t *addr, uint32_t cnt);
 void gort__procyield(int cycles);
 void gort__osyield(void);
 void gort__usleep(int64_t us);
@@ -124,7 +123,6 @@ typedef enum {
     waitReasonCount
 } waitReason;
 
-const char *gort__waitreason_string(waitReason r);
 
 typedef struct stack {
     uintptr_t lo;   /* lowest usable byte; the guard page lies just below */
@@ -168,7 +166,6 @@ struct m {
     M         *alllink;      /* on allm */
     M         *schedlink;    /* on sched.midle or sched.freem */
     bool       spinning;     /* looking for work; counted in sched.nmspinning */
-    bool       exiting;      /* left schedule() for mexit */
     int32_t    locks;        /* >0: do not hand off or yield (Go's m.locks) */
     note       park;         /* stopm sleeps here; startm wakes */
     uint64_t   fastrand;     /* per-M PRNG state */
@@ -182,8 +179,6 @@ struct m {
     /* gopark's arguments, consumed by park_m on g0. */
     bool     (*waitunlockf)(G *gp, void *arg);
     void      *waitlock;
-    uintptr_t  g0stacklo;    /* the thread stack, for sanitizer fiber switches */
-    size_t     g0stacksize;
     sigset_t   sigmask_saved; /* the creator's signal mask, restored by mstart */
 };
 
@@ -247,9 +242,6 @@ struct p {
         int64_t  syscallwhen;
     } sysmontick;
 
-    /* sudog cache (chan.c, sema.c). Owner only. */
-    sudog     *sudogcache;
-    int32_t    sudogcachecnt;
 } __attribute__((aligned(64)));
 
 /* ---- sched -------------------------------------------------------------- */
@@ -301,7 +293,6 @@ typedef struct schedt {
     int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms */
     int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
     int64_t    steals;       /* atomic */
-    bool       sysmon_started;
     int64_t    starttime;    /* gort_now() when gort_run started */
     bool       mainstarted;  /* atomic */
     G         *maing;
@@ -314,7 +305,6 @@ extern P      **gort__allp;       /* [gort__nallp] */
 extern int32_t  gort__nallp;      /* Ps allocated (>= gomaxprocs) */
 extern int32_t  gort__gomaxprocs; /* atomic */
 extern int32_t  gort__ncpu;
-extern uint32_t gort__running;    /* atomic: a runtime is up */
 /* Run generation: odd while a runtime runs (set before the first goroutine
  * exists), even once gort_run has torn it down; a new run makes it odd
  * again. Lets a channel tell waiters of an ended run from live ones. */
@@ -435,11 +425,9 @@ void gort__runqput(P *pp, G *gp, bool next);
 G   *gort__runqget(P *pp, bool *inheritTime);
 G   *gort__runqsteal(P *pp, P *p2, bool stealRunNextG);
 bool gort__runqempty(P *pp);
-void gort__runqputslow(P *pp, G *gp, uint32_t h, uint32_t t);
 void gort__globrunqput(G *gp);
 void gort__globrunqputhead(G *gp);
 G   *gort__globrunqget(P *pp, int32_t max);
-void gort__gqueue_push(gqueue *q, G *gp);
 void gort__gqueue_pushchain(gqueue *q, G *head, G *tail, int32_t n);
 G   *gort__gqueue_pop(gqueue *q);
 G   *gort__gqueue_popchain(gqueue *q, int32_t *n);
@@ -448,28 +436,21 @@ void gort__runqputlist(P *pp, G *list);
 /* ---- g.c ---------------------------------------------------------------- */
 
 G   *gort__malg(void);
-void gort__gfput(P *pp, G *gp);
-G   *gort__gfget(P *pp);
 void gort__gfpurge(P *pp);
 void gort__allgs_free(void);
-int64_t gort__newproc(void (*fn)(void *), void *arg);
-__attribute__((noreturn)) void gort__goexit1(void);
+G   *gort__newproc1(void (*fn)(void *), void *arg, P *pp, int *err);
 int64_t gort__gcount(void);
 
 /* ---- m.c ---------------------------------------------------------------- */
 
 void gort__newm(void (*fn)(void), P *pp, int64_t id);
-int64_t gort__mReserveID(void);
 void gort__mstart0(void);
 void gort__stopm(void);
 void gort__startm(P *pp, bool spinning);
-void gort__mput(M *mp);
 M   *gort__mget(void);
 void gort__mcommoninit(M *mp, int64_t id);
-void gort__mspinning(void);
 void gort__mexit_all(void);
 void gort__shutdown_begin(void);
-int64_t gort__go_foreign(void (*fn)(void *), void *arg);
 bool gort__foreign_enter(void);
 void gort__foreign_exit(void);
 
@@ -480,16 +461,13 @@ void gort__acquirep(P *pp);
 P   *gort__releasep(void);
 void gort__pidleput(P *pp);
 P   *gort__pidleget(void);
-void gort__stoptheworld(void);
 void gort__shutdown_stw(void);
-void gort__starttheworld(int32_t newprocs);
 void gort__gcstopm(void);
 void gort__pfree_all(void);
 
 /* ---- sched.c ------------------------------------------------------------ */
 
 void gort__schedule(void);
-void gort__execute(M *mp, G *gp, bool inheritTime);
 void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason);
 void gort__goparkunlock(gort_lock *lock, waitReason reason);
 void gort__goready(G *gp);
@@ -502,7 +480,7 @@ void gort__stealorder_init(int32_t nprocs);
 /* ---- sema.c ------------------------------------------------------------- */
 
 /* A goroutine waiting on something (Go's sudog). Lives on the waiting
- * goroutine's stack or in a per-P cache; owned by the waiter until it is
+ * goroutine's (or thread's) stack; owned by the waiter until it is
  * dequeued by the waker under the lock of the queue it is on. */
 struct sudog {
     G         *g;
@@ -514,7 +492,6 @@ struct sudog {
     uint32_t   ticket;       /* sema: 1 = handed off directly */
     bool       isSelect;
     bool       success;      /* chan: woken by a value (true) or close (false) */
-    int64_t    acquiretime;
     note      *osnote;       /* set when the waiter is a thread, not a G */
 };
 
@@ -525,16 +502,15 @@ void gort__sema_reset(void);
 
 /* ---- syscall.c, time.c, trace.c ----------------------------------------- */
 
-void gort__entersyscall(void);
 __attribute__((noreturn)) void gort__fatal_insyscall(G *gp, const char *what);
-void gort__exitsyscall(void);
 int64_t gort__nanotime(void);
 void gort__schedtrace(void);
 void gort__sysmon(void);
 void gort__sysmonwake_locked(bool deep_only);
-void gort__handoffp(P *pp);
 void gort__debug_parse(void);
 bool gort__env_nouffd(void);
+int32_t gort__env_maxprocs(void);
+int32_t gort__getproccount(void);
 void gort__mtrace_started(M *mp);
 
 #endif /* GORT_RUNTIME_H */

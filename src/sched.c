@@ -27,6 +27,8 @@
 
 #include "runtime.h"
 
+static const char *waitreason_string(waitReason r);
+
 enum { stealTries = 4 };
 
 /* ---- fastrand and the random steal order ----------------------------------- */
@@ -234,7 +236,7 @@ top:
 /* Runs gp on the current M: it takes the M's time slice (unless it
  * inherits the one in progress, as runnext does) and the switch happens.
  * Returns on g0 when gp gives the M back through mcall. */
-void gort__execute(M *mp, G *gp, bool inheritTime) {
+static void execute(M *mp, G *gp, bool inheritTime) {
     mp->curg = gp;
     gp->m = mp;
     gort__casgstatus(gp, Grunnable, Grunning);
@@ -301,7 +303,7 @@ void gort__schedule(void) {
             if (mp->spinning)
                 resetspinning(mp);
         }
-        gort__execute(mp, gp, inheritTime);
+        execute(mp, gp, inheritTime);
         /* Back on g0: the G that just ran asked for something. */
         gp = mp->mcallfn(mp, mp->mcallg);
         mp->mcallfn = NULL;
@@ -342,7 +344,7 @@ void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
     if (unlikely(readgstatus(gp) != Grunning)) {
         if (readgstatus(gp) == Gsyscall) {
             char what[64];
-            snprintf(what, sizeof what, "blocking %s", gort__waitreason_string(reason));
+            snprintf(what, sizeof what, "blocking %s", waitreason_string(reason));
             gort__fatal_insyscall(gp, what);
         }
         gort__throw("gopark: bad g status");
@@ -451,7 +453,7 @@ void gort__checkdead(void) {
         if (!gort__runqempty(gort__allp[i]))
             gort__throw("checkdead: runnable g on a local queue");
     G *maing = gort__sched.maing;
-    const char *why = gort__waitreason_string((waitReason)maing->waitreason);
+    const char *why = waitreason_string((waitReason)maing->waitreason);
     gort__fatal("all goroutines are asleep - deadlock! (%lld goroutines; main goroutine: %s)",
                 (long long)gort__gcount(), why);
 }
@@ -468,7 +470,7 @@ void gort__incidlelocked(int32_t v) {
     gort__unlock(&gort__sched.lock);
 }
 
-const char *gort__waitreason_string(waitReason r) {
+static const char *waitreason_string(waitReason r) {
     static const char *const s[waitReasonCount] = {
         [waitReasonZero] = "waiting",
         [waitReasonSemacquire] = "semacquire",

@@ -1,6 +1,6 @@
 /*
- * sema.c: the runtime semaphore under gort_mutex and gort_waitgroup (and,
- * later, the rest of the sync types), as in Go's sema.go.
+ * sema.c: the runtime semaphore under the sync types (gort_mutex,
+ * gort_rwmutex, gort_waitgroup), as in Go's sema.go.
  *
  * A semaphore is a uint32 in the user's structure. Acquire decrements it if
  * it is positive; otherwise the goroutine parks on a wait queue found by

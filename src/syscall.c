@@ -3,14 +3,14 @@
  *
  * On entry the G becomes Gsyscall and its P Psyscall: the P stays
  * associated (m->oldp) so that the common short call gets it straight back
- * with one CAS, but it is no longer the M's, so stop-the-world (and, with
- * the hand-off to come, sysmon) may take it meanwhile. On exit the G gets
+ * with one CAS, but it is no longer the M's, so stop-the-world and sysmon
+ * (retake, then handoffp) may take it meanwhile. On exit the G gets
  * its old P back, or any idle P, or else goes on the global queue while
  * its M parks (exitsyscall0).
  */
 #include "runtime.h"
 
-void gort__entersyscall(void) {
+static void entersyscall(void) {
     M *mp = getm();
     G *gp = mp ? mp->curg : NULL;
     if (gp == NULL || mp->p == NULL)
@@ -77,7 +77,7 @@ static G *exitsyscall0(M *mp, G *gp) {
     return NULL;
 }
 
-void gort__exitsyscall(void) {
+static void exitsyscall(void) {
     M *mp = getm();
     G *gp = mp ? mp->curg : NULL;
     if (gp == NULL || readgstatus(gp) != Gsyscall)
@@ -103,5 +103,5 @@ void gort__fatal_insyscall(G *gp, const char *what) {
                 (long long)gp->goid, what);
 }
 
-GORT_API void gort_syscall_enter(void) { gort__entersyscall(); }
-GORT_API void gort_syscall_exit(void) { gort__exitsyscall(); }
+GORT_API void gort_syscall_enter(void) { entersyscall(); }
+GORT_API void gort_syscall_exit(void) { exitsyscall(); }

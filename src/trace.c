@@ -6,7 +6,8 @@
  *                  SCHED 1004ms: gomaxprocs=2 idleprocs=1 threads=3
  *                  spinningthreads=0 idlethreads=1 runqueue=0 [0 0]
  *   mtrace=1       one line as each M starts, naming its id, its kernel
- *                  thread and the P it took: the seed's path made visible.
+ *                  thread and the P it took: Go's M creation path (newm ->
+ *                  ... -> mstart1 -> schedule) made visible.
  */
 #define _GNU_SOURCE
 #include <stdio.h>

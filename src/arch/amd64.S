@@ -7,7 +7,7 @@
  * MXCSR control bits and the x87 control word) on the current stack, stores
  * the stack pointer in from->sp, loads to->sp and restores the same set from
  * there, then jumps to the return address saved in the other context. A
- * fresh context is a stack laid out by gort__gogo (g.c) exactly as this
+ * fresh context is a stack laid out by gort__gobind (g.c) exactly as this
  * function leaves one, whose return address is the goroutine's entry.
  *
  * Nothing else is saved: the caller-saved registers are dead across a call,
