@@ -1,8 +1,18 @@
 /*
- * chan.h: the channel structure, shared by chan.c and select.c.
+ * chan.h: the channel structure and the halves of a hand-off, shared by
+ * chan.c and select.c.
+ *
+ * Go's selectgo completes a case with the same send() and recv() that
+ * chansend and chanrecv use (chan.go); so does gort. The halves here copy
+ * the value and mark the waiter's sudog done, with c->lock held, and do
+ * nothing else: a plain send or receive then unlocks its one channel, a
+ * select every channel it holds, and only then does either wake the peer
+ * (gort__sudog_ready), so no lock is held across a goready.
  */
 #ifndef GORT_CHAN_H
 #define GORT_CHAN_H
+
+#include <string.h>
 
 #include "runtime.h"
 
@@ -75,11 +85,115 @@ static inline void gort__chanlock(gort_chan *c) {
         gort__chan_reap(c);
 }
 
-void   gort__waitq_enqueue(waitq *q, sudog *sg);
-sudog *gort__waitq_dequeue(gort_chan *c, waitq *q);
-void   gort__waitq_remove(waitq *q, sudog *sg);
-void   gort__sudog_ready(sudog *sg);
-int    gort__chansend(gort_chan *c, const void *ep, bool block);
-int    gort__chanrecv(gort_chan *c, void *ep, bool block);
+/* ---- wait queues; c->lock held ------------------------------------------ */
+
+void gort__chan_enqueue(gort_chan *c, waitq *q, sudog *sg);
+void gort__waitq_remove(waitq *q, sudog *sg);
+bool gort__chan_claim(gort_chan *c, waitq *q, sudog *sg);
+
+/* Takes the first waiter of q that can still be woken. The usual one, a
+ * goroutine in a plain send or receive, costs no call; a thread's sudog
+ * and a select's go through gort__chan_claim, which says whether the
+ * sudog may be woken: a goroutine in select waits on several channels at
+ * once, the first case to fire claims it, and the others drop its stale
+ * sudogs as they find them, until it comes back to remove the rest. */
+static inline sudog *gort__waitq_dequeue(gort_chan *c, waitq *q) {
+    for (;;) {
+        sudog *sgp = q->first;
+        if (sgp == NULL)
+            return NULL;
+        sudog *y = sgp->next;
+        if (y == NULL) {
+            store_relaxed(&q->first, NULL);
+            q->last = NULL;
+        } else {
+            y->prev = NULL;
+            store_relaxed(&q->first, y);
+            sgp->next = NULL;
+        }
+        if (likely(sgp->g != NULL && !sgp->isSelect))
+            return sgp;
+        if (gort__chan_claim(c, q, sgp))
+            return sgp;
+    }
+}
+
+/* ---- the halves of a hand-off; c->lock held ------------------------------ */
+
+static inline void *chanbuf(gort_chan *c, uint32_t i) {
+    return (char *)(c + 1) + (size_t)i * c->elemsize;
+}
+
+/* Copies one element. The common sizes go without a call to memcpy. */
+static inline void elemcopy(gort_chan *c, void *dst, const void *src) {
+    switch (c->elemsize) {
+    case 0: return;
+    case 4: memcpy(dst, src, 4); return;
+    case 8: memcpy(dst, src, 8); return;
+    case 16: memcpy(dst, src, 16); return;
+    default: memcpy(dst, src, c->elemsize); return;
+    }
+}
+
+/* Zeroes a receiver's element (a receive from a closed channel). */
+static inline void elemclr(gort_chan *c, void *p) {
+    if (c->elemsize && p)
+        memset(p, 0, c->elemsize);
+}
+
+/* The value at ep goes to sg, a receiver just dequeued from c->recvq
+ * (Go's send()). The caller unlocks, then calls gort__sudog_ready(sg). */
+static inline void gort__chan_sendto(gort_chan *c, sudog *sg, const void *ep) {
+    if (sg->elem) {
+        elemcopy(c, sg->elem, ep);
+        sg->elem = NULL;
+    }
+    sg->success = true;
+}
+
+/* A value for ep (may be NULL) from sg, a sender just dequeued from
+ * c->sendq (Go's recv()). Unbuffered: the sender's value. Buffered (so
+ * full): the head of the buffer, and the sender's value goes to its tail,
+ * which is the slot just emptied. The caller unlocks, then calls
+ * gort__sudog_ready(sg). */
+static inline void gort__chan_recvfrom(gort_chan *c, sudog *sg, void *ep) {
+    if (c->dataqsiz == 0) {
+        if (ep)
+            elemcopy(c, ep, sg->elem);
+    } else {
+        void *qp = chanbuf(c, c->recvx);
+        if (ep)
+            elemcopy(c, ep, qp);
+        elemcopy(c, qp, sg->elem);
+        if (++c->recvx == c->dataqsiz)
+            c->recvx = 0;
+        c->sendx = c->recvx;
+    }
+    sg->elem = NULL;
+    sg->success = true;
+}
+
+/* The value at ep into the buffer, which has room. */
+static inline void gort__chan_bufput(gort_chan *c, const void *ep) {
+    elemcopy(c, chanbuf(c, c->sendx), ep);
+    if (++c->sendx == c->dataqsiz)
+        c->sendx = 0;
+    store_relaxed(&c->qcount, c->qcount + 1);
+}
+
+/* The head of the buffer, which is not empty, into ep (may be NULL). Go
+ * clears the slot for its garbage collector; with none, leaving it keeps
+ * the consumer from writing the producer's cache line. */
+static inline void gort__chan_buftake(gort_chan *c, void *ep) {
+    void *qp = chanbuf(c, c->recvx);
+    if (ep)
+        elemcopy(c, ep, qp);
+    if (++c->recvx == c->dataqsiz)
+        c->recvx = 0;
+    store_relaxed(&c->qcount, c->qcount - 1);
+}
+
+/* Wakes the waiter of a dequeued sudog, once no channel lock is held. */
+void gort__sudog_ready(sudog *sg);
 
 #endif /* GORT_CHAN_H */

@@ -6,15 +6,18 @@
  *    lock every channel in that order (a channel named twice is locked
  *    once). This is the one place where gort holds several channel locks:
  *    the address order is what keeps two selects from deadlocking.
- * 2. Pass 1: in poll order, take the first case that can proceed now.
- * 3. Otherwise (unless non-blocking) pass 2: enqueue a sudog on every
- *    channel, park, and let selparkcommit release the locks once parked.
- *    The first case to fire claims the goroutine (selectdone CAS in
- *    waitq_dequeue), takes all of its sudogs off that channel, and readies
- *    it with that case's sudog in g->param.
- * 4. Pass 3: relock the channels that did not fire and take our sudogs off
- *    them. The one that fired is never touched again: as after a plain
- *    send or receive, its owner may free it the moment the match is made.
+ * 2. Pass 1 (selpoll): in poll order, take the first case that can
+ *    proceed now, with the same halves of a hand-off chansend and chanrecv
+ *    use (chan.h), as Go's selectgo calls send() and recv().
+ * 3. Otherwise (unless non-blocking) pass 2 (selenqueue): enqueue a sudog
+ *    on every channel, park, and let selparkcommit release the locks once
+ *    parked. The first case to fire claims the goroutine (selectdone CAS in
+ *    gort__chan_claim), takes all of its sudogs off that channel, and
+ *    readies it with that case's sudog in g->param.
+ * 4. Pass 3 (seldequeue): relock the channels that did not fire and take
+ *    our sudogs off them. The one that fired is never touched again: as
+ *    after a plain send or receive, its owner may free it the moment the
+ *    match is made.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,24 +27,35 @@
 
 #define MAXCASES 65536
 
+/* One select: its cases and the orders over those that have a channel. */
+typedef struct selset {
+    gort_case *cases;
+    uint16_t  *pollorder;   /* random: which ready case is taken */
+    uint16_t  *lockorder;   /* by channel address: how channels are locked */
+    int        n;           /* cases with a channel */
+} selset;
+
+static inline gort_chan *lockchan(const selset *s, int i) {
+    return s->cases[s->lockorder[i]].chan;
+}
+
 /* Locks every channel of the select once, in lock order, but skip (the
  * channel that fired, which pass 3 must not touch; NULL: none). */
-static void sellock(gort_case *cases, const uint16_t *lockorder, int n, gort_chan *skip) {
+static void sellock(const selset *s, gort_chan *skip) {
     gort_chan *c = NULL;
-    for (int i = 0; i < n; i++) {
-        gort_chan *c0 = cases[lockorder[i]].chan;
-        if (c0 != c) {
-            c = c0;
+    for (int i = 0; i < s->n; i++) {
+        if (lockchan(s, i) != c) {
+            c = lockchan(s, i);
             if (c != skip)
                 gort__chanlock(c);
         }
     }
 }
 
-static void selunlock(gort_case *cases, const uint16_t *lockorder, int n, gort_chan *skip) {
-    for (int i = n - 1; i >= 0; i--) {
-        gort_chan *c = cases[lockorder[i]].chan;
-        if (i > 0 && c == cases[lockorder[i - 1]].chan)
+static void selunlock(const selset *s, gort_chan *skip) {
+    for (int i = s->n - 1; i >= 0; i--) {
+        gort_chan *c = lockchan(s, i);
+        if (i > 0 && c == lockchan(s, i - 1))
             continue;   /* unlocked on the next iteration */
         if (c != skip)
             gort__unlock(&c->lock);
@@ -49,13 +63,15 @@ static void selunlock(gort_case *cases, const uint16_t *lockorder, int n, gort_c
 }
 
 /* Runs on g0 once the goroutine is parked: release the channel locks. The
- * sudogs are linked in lock order, so each channel is unlocked once. */
+ * sudogs are linked in lock order, so each channel is unlocked once. A
+ * sudog is read only while its channel is still locked: once it is not, a
+ * waker may ready the goroutine, which may run at once elsewhere. */
 static bool selparkcommit(G *gp, void *arg) {
     (void)arg;
     gort_chan *lastc = NULL;
     for (sudog *sg = gp->waiting; sg; sg = sg->waitlink) {
         if (sg->c != lastc && lastc != NULL)
-            gort__unlock(&((gort_chan *)lastc)->lock);
+            gort__unlock(&lastc->lock);
         lastc = sg->c;
     }
     if (lastc)
@@ -100,179 +116,140 @@ static void sortlockorder(gort_case *cases, uint16_t *lockorder, int n) {
     }
 }
 
-static inline void *chanbuf(gort_chan *c, uint32_t i) {
-    return (char *)(c + 1) + (size_t)i * c->elemsize;
+/* Shuffles the cases that have a channel into a random poll order and
+ * sorts them by channel address into the lock order. */
+static void selorder(selset *s, int ncases) {
+    int n = 0;
+    for (int i = 0; i < ncases; i++) {
+        if (s->cases[i].chan == NULL)
+            continue;
+        int j = (int)(gort__fastrand() % (uint32_t)(n + 1));
+        s->pollorder[n] = s->pollorder[j];
+        s->pollorder[j] = (uint16_t)i;
+        n++;
+    }
+    s->n = n;
+    memcpy(s->lockorder, s->pollorder, (size_t)n * sizeof *s->lockorder);
+    sortlockorder(s->cases, s->lockorder, n);
 }
 
-static int selectgo(gort_case *cases, int ncases, bool block, uint16_t *pollorder,
-                    uint16_t *lockorder, sudog *sgs) {
-    /* Random poll order over the cases that have a channel. */
-    int norder = 0;
-    for (int i = 0; i < ncases; i++) {
-        if (cases[i].chan == NULL)
-            continue;
-        int j = (int)(gort__fastrand() % (uint32_t)(norder + 1));
-        pollorder[norder] = pollorder[j];
-        pollorder[j] = (uint16_t)i;
-        norder++;
+/* Pass 1, every channel locked: in poll order, the first case that can
+ * proceed now does, as chansend and chanrecv would (the shared halves of
+ * chan.h), and the locks are released. Returns its index (-EPIPE: a send
+ * on a closed channel), or -EAGAIN, locks still held, if none can. */
+static int selpoll(const selset *s) {
+    for (int k = 0; k < s->n; k++) {
+        int casi = s->pollorder[k];
+        gort_case *cas = &s->cases[casi];
+        gort_chan *c = cas->chan;
+        sudog *sg = NULL;
+        if (cas->op == GORT_RECV) {
+            if ((sg = gort__waitq_dequeue(c, &c->sendq)) != NULL) {
+                gort__chan_recvfrom(c, sg, cas->elem);
+            } else if (c->qcount > 0) {
+                gort__chan_buftake(c, cas->elem);
+            } else if (c->closed) {
+                elemclr(c, cas->elem);
+                selunlock(s, NULL);
+                cas->ok = 0;
+                return casi;
+            } else {
+                continue;
+            }
+            cas->ok = 1;
+        } else {
+            if (c->closed) {
+                selunlock(s, NULL);
+                return -EPIPE;
+            }
+            if ((sg = gort__waitq_dequeue(c, &c->recvq)) != NULL)
+                gort__chan_sendto(c, sg, cas->elem);
+            else if (c->qcount < c->dataqsiz)
+                gort__chan_bufput(c, cas->elem);
+            else
+                continue;
+        }
+        selunlock(s, NULL);
+        if (sg)
+            gort__sudog_ready(sg);
+        return casi;
     }
-    memcpy(lockorder, pollorder, (size_t)norder * sizeof *lockorder);
-    sortlockorder(cases, lockorder, norder);
+    return -EAGAIN;
+}
 
-    G *gp = getg();
-    if (norder == 0) {
+/* Pass 2, every channel locked: a sudog on every channel, linked in lock
+ * order on gp->waiting; park, and let selparkcommit release the locks. */
+static void selenqueue(const selset *s, G *gp, sudog *sgs) {
+    if (gp->waiting != NULL)
+        gort__throw("selectgo: gp->waiting != NULL");
+    sudog **nextp = &gp->waiting;
+    for (int k = 0; k < s->n; k++) {
+        gort_case *cas = &s->cases[s->lockorder[k]];
+        gort_chan *c = cas->chan;
+        sudog *sg = &sgs[k];
+        memset(sg, 0, sizeof *sg);
+        sg->g = gp;
+        sg->isSelect = true;
+        sg->elem = cas->elem;
+        sg->c = c;
+        *nextp = sg;
+        nextp = &sg->waitlink;
+        gort__chan_enqueue(c, cas->op == GORT_SEND ? &c->sendq : &c->recvq, sg);
+    }
+    gp->param = NULL;
+    gort__gopark(selparkcommit, NULL, waitReasonSelect);
+}
+
+/* Pass 3, woken: one case fired. Its waker took every sudog of ours off
+ * that channel (chan.c, selclaim), and the channel may already be freed:
+ * relock and clean up only the others. Returns the case that fired, or
+ * -EPIPE for a send case woken by close. */
+static int seldequeue(const selset *s, G *gp) {
+    sudog *fired = gp->param;
+    gp->param = NULL;
+    gort_chan *firedc = fired->c;
+    sellock(s, firedc);
+    store_relaxed(&gp->selectdone, 0);
+    int casi = -1;
+    sudog *sg = gp->waiting;
+    gp->waiting = NULL;
+    for (int k = 0; k < s->n; k++, sg = sg->waitlink) {
+        gort_case *cas = &s->cases[s->lockorder[k]];
+        gort_chan *c = cas->chan;
+        if (sg == fired)
+            casi = s->lockorder[k];   /* dequeued by the waker */
+        else if (c != firedc)         /* firedc's: taken off with it */
+            gort__waitq_remove(cas->op == GORT_SEND ? &c->sendq : &c->recvq, sg);
+    }
+    if (casi < 0)
+        gort__throw("selectgo: bad wakeup");
+    selunlock(s, firedc);
+    if (s->cases[casi].op == GORT_SEND)
+        return fired->success ? casi : -EPIPE;
+    s->cases[casi].ok = fired->success ? 1 : 0;
+    return casi;
+}
+
+static int selectgo(selset *s, int ncases, bool block, sudog *sgs) {
+    selorder(s, ncases);
+    if (s->n == 0) {
         if (!block)
             return -EAGAIN;
         /* select with no channels blocks for ever, as in Go. */
         gort__gopark(NULL, NULL, waitReasonSelectNoCases);
         gort__throw("selectgo: woken with no cases");
     }
-
-    sellock(cases, lockorder, norder, NULL);
-
-    /* Pass 1: look for something that can proceed now. */
-    for (int k = 0; k < norder; k++) {
-        int casi = pollorder[k];
-        gort_case *cas = &cases[casi];
-        gort_chan *c = cas->chan;
-        sudog *sg;
-        if (cas->op == GORT_RECV) {
-            if ((sg = gort__waitq_dequeue(c, &c->sendq)) != NULL) {
-                /* A sender waits: take its value (see chan.c chanrecv_direct). */
-                if (c->dataqsiz == 0) {
-                    if (cas->elem && c->elemsize)
-                        memcpy(cas->elem, sg->elem, c->elemsize);
-                } else {
-                    void *qp = chanbuf(c, c->recvx);
-                    if (cas->elem && c->elemsize)
-                        memcpy(cas->elem, qp, c->elemsize);
-                    if (c->elemsize)
-                        memcpy(qp, sg->elem, c->elemsize);
-                    if (++c->recvx == c->dataqsiz)
-                        c->recvx = 0;
-                    c->sendx = c->recvx;
-                }
-                sg->elem = NULL;
-                sg->success = true;
-                selunlock(cases, lockorder, norder, NULL);
-                gort__sudog_ready(sg);
-                cas->ok = 1;
-                return casi;
-            }
-            if (c->qcount > 0) {
-                void *qp = chanbuf(c, c->recvx);
-                if (cas->elem && c->elemsize)
-                    memcpy(cas->elem, qp, c->elemsize);
-                if (++c->recvx == c->dataqsiz)
-                    c->recvx = 0;
-                store_relaxed(&c->qcount, c->qcount - 1);
-                selunlock(cases, lockorder, norder, NULL);
-                cas->ok = 1;
-                return casi;
-            }
-            if (c->closed) {
-                selunlock(cases, lockorder, norder, NULL);
-                if (cas->elem && c->elemsize)
-                    memset(cas->elem, 0, c->elemsize);
-                cas->ok = 0;
-                return casi;
-            }
-        } else {
-            if (c->closed) {
-                selunlock(cases, lockorder, norder, NULL);
-                return -EPIPE;
-            }
-            if ((sg = gort__waitq_dequeue(c, &c->recvq)) != NULL) {
-                if (sg->elem && c->elemsize)
-                    memcpy(sg->elem, cas->elem, c->elemsize);
-                sg->elem = NULL;
-                sg->success = true;
-                selunlock(cases, lockorder, norder, NULL);
-                gort__sudog_ready(sg);
-                return casi;
-            }
-            if (c->qcount < c->dataqsiz) {
-                if (c->elemsize)
-                    memcpy(chanbuf(c, c->sendx), cas->elem, c->elemsize);
-                if (++c->sendx == c->dataqsiz)
-                    c->sendx = 0;
-                store_relaxed(&c->qcount, c->qcount + 1);
-                selunlock(cases, lockorder, norder, NULL);
-                return casi;
-            }
-        }
-    }
-
+    sellock(s, NULL);
+    int r = selpoll(s);
+    if (r != -EAGAIN)
+        return r;
     if (!block) {
-        selunlock(cases, lockorder, norder, NULL);
+        selunlock(s, NULL);
         return -EAGAIN;
     }
-
-    /* Pass 2: enqueue on every channel, in lock order. */
-    if (gp->waiting != NULL)
-        gort__throw("selectgo: gp->waiting != NULL");
-    sudog **nextp = &gp->waiting;
-    for (int k = 0; k < norder; k++) {
-        int casi = lockorder[k];
-        gort_case *cas = &cases[casi];
-        sudog *sg = &sgs[k];
-        memset(sg, 0, sizeof *sg);
-        sg->g = gp;
-        sg->isSelect = true;
-        sg->elem = cas->elem;
-        sg->c = cas->chan;
-        *nextp = sg;
-        nextp = &sg->waitlink;
-        if (cas->op == GORT_SEND)
-            gort__waitq_enqueue(&cas->chan->sendq, sg);
-        else
-            gort__waitq_enqueue(&cas->chan->recvq, sg);
-        cas->chan->gen = load_relaxed(&gort__rungen);
-    }
-    gp->param = NULL;
-    gort__gopark(selparkcommit, NULL, waitReasonSelect);
-
-    /* Woken: one case fired. Its waker took every sudog of ours off that
-     * channel (chan.c, selclaim), and the channel may already be freed:
-     * relock and clean up only the others. */
-    sudog *fired = gp->param;
-    gp->param = NULL;
-    gort_chan *firedc = fired->c;
-    sellock(cases, lockorder, norder, firedc);
-    store_relaxed(&gp->selectdone, 0);
-    int casi = -1;
-    bool success = false;
-    sudog *sglist = gp->waiting;
-    for (sudog *s = sglist; s; s = s->waitlink) {
-        s->isSelect = false;
-        s->elem = NULL;
-    }
-    gp->waiting = NULL;
-    for (int k = 0; k < norder; k++) {
-        gort_case *cas = &cases[lockorder[k]];
-        if (sglist == fired) {
-            /* Already dequeued by the goroutine that woke us. */
-            casi = lockorder[k];
-            success = sglist->success;
-        } else if (sglist->c == firedc) {
-            /* Taken off with it. */
-        } else if (cas->op == GORT_SEND) {
-            gort__waitq_remove(&cas->chan->sendq, sglist);
-        } else {
-            gort__waitq_remove(&cas->chan->recvq, sglist);
-        }
-        sudog *next = sglist->waitlink;
-        sglist->waitlink = NULL;
-        sglist->c = NULL;
-        sglist = next;
-    }
-    if (casi < 0)
-        gort__throw("selectgo: bad wakeup");
-    selunlock(cases, lockorder, norder, firedc);
-    if (cases[casi].op == GORT_SEND)
-        return success ? casi : -EPIPE;
-    cases[casi].ok = success ? 1 : 0;
-    return casi;
+    G *gp = getg();
+    selenqueue(s, gp, sgs);
+    return seldequeue(s, gp);
 }
 
 GORT_API int gort_select(gort_case *cases, int n, int block) {
@@ -292,13 +269,16 @@ GORT_API int gort_select(gort_case *cases, int n, int block) {
     if (n <= 64) {
         uint16_t pollorder[64], lockorder[64];
         sudog sgs[64];
-        return selectgo(cases, n, block != 0, pollorder, lockorder, sgs);
+        selset s = { cases, pollorder, lockorder, 0 };
+        return selectgo(&s, n, block != 0, sgs);
     }
     uint16_t *orders = malloc((size_t)n * 2 * sizeof *orders);
     sudog *sgs = malloc((size_t)n * sizeof *sgs);
     int r = -ENOMEM;
-    if (orders && sgs)
-        r = selectgo(cases, n, block != 0, orders, orders + n, sgs);
+    if (orders && sgs) {
+        selset s = { cases, orders, orders + n, 0 };
+        r = selectgo(&s, n, block != 0, sgs);
+    }
     free(orders);
     free(sgs);
     return r;
