@@ -210,20 +210,25 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid) {
 /* Creates a G running fn(arg) with pp's resources (a stack credit, a free
  * G, a goroutine id) and puts it in pp's runnext, so it runs as soon as
  * its creator blocks (Go's newproc1 + runqput). pp is held by the caller.
- * NULL with *err set when no stack or memory is left. */
-G *gort__newproc1(void (*fn)(void *), void *arg, P *pp, int *err) {
-    if (pp->stackcredit == 0 && (*err = gort__stackreserve(pp)) < 0)
-        return NULL;
+ * Returns the goroutine's id, or a negative errno when no stack or memory
+ * is left. *gpp (if not NULL) receives the G; once it is queued another M
+ * may steal, run and end it, so the caller reads nothing of it but that
+ * the G exists (gort_run, before any other M runs). */
+int64_t gort__newproc1(void (*fn)(void *), void *arg, P *pp, G **gpp) {
+    int err;
+    if (pp->stackcredit == 0 && (err = gort__stackreserve(pp)) < 0)
+        return err;
     G *gp = gfget(pp);
-    if (gp == NULL && (gp = gort__malg()) == NULL) {
-        *err = -ENOMEM;
-        return NULL;
-    }
+    if (gp == NULL && (gp = gort__malg()) == NULL)
+        return -ENOMEM;
     pp->stackcredit--;
-    ginit(gp, fn, arg, newgoid(pp));
+    int64_t goid = newgoid(pp);
+    ginit(gp, fn, arg, goid);
     store_relaxed(&pp->ncreated, pp->ncreated + 1);
+    if (gpp)
+        *gpp = gp;
     gort__runqput(pp, gp, true);
-    return gp;
+    return goid;
 }
 
 /* A goroutine created where there is no P to use: by a thread that is not
@@ -267,13 +272,10 @@ static int64_t newproc(void (*fn)(void *), void *arg) {
     P *pp = mp->p;
     if (mp->curg == NULL || pp == NULL || readgstatus(mp->curg) != Grunning)
         return newproc_global(fn, arg);
-    int err = 0;
-    G *gp = gort__newproc1(fn, arg, pp, &err);
-    if (gp == NULL)
-        return err;
-    if (load_relaxed(&gort__sched.mainstarted))
+    int64_t goid = gort__newproc1(fn, arg, pp, NULL);
+    if (goid > 0 && load_relaxed(&gort__sched.mainstarted))
         gort__wakep();
-    return gp->goid;
+    return goid;
 }
 
 /* ---- goexit --------------------------------------------------------------- */

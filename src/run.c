@@ -126,8 +126,13 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     (void)runnable;   /* no P has work yet */
 
     /* The main goroutine, id 1, in P0's runnext. */
-    G *gp = err == 0 ? gort__newproc1(main_fn, arg, m0->p, &err) : NULL;
-    if (gp == NULL) {
+    G *gp = NULL;
+    if (err == 0) {
+        int64_t goid = gort__newproc1(main_fn, arg, m0->p, &gp);
+        if (goid < 0)
+            err = (int)goid;
+    }
+    if (err < 0) {
         gort__mexit_all();
         teardown();
         store_rel(&running, 0);

@@ -438,7 +438,7 @@ void gort__runqputlist(P *pp, G *list);
 G   *gort__malg(void);
 void gort__gfpurge(P *pp);
 void gort__allgs_free(void);
-G   *gort__newproc1(void (*fn)(void *), void *arg, P *pp, int *err);
+int64_t gort__newproc1(void (*fn)(void *), void *arg, P *pp, G **gpp);
 int64_t gort__gcount(void);
 
 /* ---- m.c ---------------------------------------------------------------- */
