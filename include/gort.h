@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /* This header's release: gort_version() returns the library's, as
  * "MAJOR.MINOR.PATCH". The shared library's soname changes with MAJOR. */
@@ -154,6 +155,71 @@ void gort_cond_broadcast(gort_cond *c);
 /* ---- Time --------------------------------------------------------------- */
 
 int64_t gort_now(void);              /* monotonic nanoseconds */
+
+/* Parks the goroutine (not the thread) for at least ns nanoseconds; ns <= 0
+ * yields. On a thread that is not a goroutine it sleeps the thread. */
+void gort_sleep(int64_t ns);
+
+/* *out receives a channel of one int64_t that, ns from now, is sent
+ * gort_now(). The channel frees itself once that value has been received;
+ * one never received stays until gort_run returns (for a timeout that may
+ * be abandoned, use a gort_timer and stop it). 0 or a negative errno. */
+int gort_after(gort_chan **out, int64_t ns);
+
+/* A timer (Go's time.Timer, time.Ticker and time.AfterFunc in one): fires
+ * ns from now, then every period ns if period > 0. Each firing sends
+ * gort_now() on ch without blocking (a full channel drops the tick, as in
+ * Go), or, with ch NULL, runs fn(arg) on a new goroutine. ch must have
+ * elem_size sizeof(int64_t). A timer never fires early. */
+typedef struct gort_timer gort_timer;
+int  gort_timer_start(gort_timer **out, int64_t ns, int64_t period, gort_chan *ch,
+                      void (*fn)(void *), void *arg);
+/* Stop: 1 if it stopped the timer, 0 if it had already expired or been
+ * stopped. After it returns no firing begins; a channel timer's send in
+ * progress has completed, a function may still be running. */
+int  gort_timer_stop(gort_timer *t);
+/* Reset: re-arms for ns (then every period); 1 if it was active. */
+int  gort_timer_reset(gort_timer *t, int64_t ns, int64_t period);
+void gort_timer_free(gort_timer *t);   /* stops it, then frees it */
+
+/* ---- I/O that parks the goroutine, not the thread ------------------------- */
+
+/* Sockets, pipes, FIFOs, ttys and eventfds wait in the netpoller: the
+ * goroutine parks and its thread runs others. A descriptor is made
+ * non-blocking when gort first uses it. Other files (regular files) run
+ * the call between syscall enter and exit. EINTR is retried; a result is
+ * the count, 0 at end of file, or a negative errno (-ETIMEDOUT after a
+ * deadline, -EBADF once gort_close has begun). gort's threads block
+ * SIGPIPE and socket writes use MSG_NOSIGNAL: a write to a closed peer
+ * returns -EPIPE and the process lives. On a thread that is not a
+ * goroutine the calls block that thread (poll(2)). */
+enum { GORT_READ = 1, GORT_WRITE = 2 };
+
+ssize_t gort_read(int fd, void *buf, size_t n);
+ssize_t gort_write(int fd, const void *buf, size_t n);   /* all n bytes, or an error */
+ssize_t gort_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t gort_writev(int fd, const struct iovec *iov, int iovcnt);   /* every byte */
+ssize_t gort_recv(int fd, void *buf, size_t n, int flags);
+ssize_t gort_send(int fd, const void *buf, size_t n, int flags);    /* all n bytes */
+ssize_t gort_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+                      socklen_t *addrlen);
+ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags,
+                    const struct sockaddr *addr, socklen_t addrlen);
+/* The accepted descriptor is non-blocking and close-on-exec. */
+int     gort_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* Waits for an in-progress connect; its failure is returned (-ECONNREFUSED). */
+int     gort_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* Wakes every goroutine waiting on fd with -EBADF, then closes it. */
+int     gort_close(int fd);
+/* For libraries with their own non-blocking I/O (OpenSSL, libpq, libcurl):
+ * parks until fd is ready for events (GORT_READ, GORT_WRITE or both), the
+ * absolute deadline (gort_now() ns; 0: none) passes (-ETIMEDOUT) or fd is
+ * closed with gort_close (-EBADF). Returns the events that are ready. */
+int     gort_fd_wait(int fd, int events, int64_t deadline);
+/* Go's SetReadDeadline/SetWriteDeadline: calls on fd for events fail with
+ * -ETIMEDOUT once gort_now() passes when (0 clears); a deadline in the past
+ * fails the next call at once; a waiting call follows a moved deadline. */
+int     gort_fd_set_deadline(int fd, int events, int64_t when);
 
 /* ---- Blocking system calls ---------------------------------------------- */
 

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,11 @@ static void mstart1(void) {
 #endif
     if (gort__minit(mp) < 0)
         gort__fatal("mstart1: sigaltstack failed on M%lld", (long long)mp->id);
+    /* The kernel lets a sleeping thread's timeouts run late by its timer
+     * slack (50 us by default) to batch wake-ups; an M sleeps in the
+     * poller exactly until the next timer, so it asks for none. m0's
+     * slack is restored when gort_run returns. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 
     bool withp = mp == &gort__m0 || mp->nextp != NULL;
     if (gort__debug_mtrace && !withp)
@@ -203,6 +209,10 @@ void gort__mstart0(void) {
 
 static void *mstart(void *arg) {
     M *mp = arg;
+    /* The creator's mask, and SIGPIPE blocked: a write to a closed pipe or
+     * socket returns EPIPE to the goroutine instead of ending the process
+     * (fd.c consumes the pending signal). */
+    sigaddset(&mp->sigmask_saved, SIGPIPE);
     pthread_sigmask(SIG_SETMASK, &mp->sigmask_saved, NULL);
     gort__tls_m = mp;
     gort__mstart0();

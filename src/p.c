@@ -93,6 +93,7 @@ static void pdestroy(P *pp) {
     }
     gort__gfpurge(pp);
     gort__stackcache_flush(pp);
+    gort__movetimers(getm()->p, pp);
     store_relaxed(&pp->status, Pdead);
 }
 
@@ -282,6 +283,7 @@ void gort__gcstopm(void) {
 /* Frees every P at shutdown. */
 void gort__pfree_all(void) {
     for (int32_t i = 0; i < gort__nallp; i++) {
+        gort__timers_free(allp_storage[i]);
         free(allp_storage[i]);
         allp_storage[i] = NULL;
     }

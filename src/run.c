@@ -20,6 +20,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +49,7 @@ void gort__shutdown_begin(void) {
     gort__sysmonwake_locked(false);
     gort__shutdown_stw();
     gort__unlock(&gort__sched.lock);
+    gort__netpollBreak();   /* the M blocked in the poller leaves too */
 }
 
 static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, int32_t *maxm) {
@@ -77,6 +80,7 @@ static void teardown(void) {
     gort__sema_reset();
     gort__allgs_free();
     gort__pfree_all();
+    gort__netpollclose();
     gort__stackpool_destroy();
     gort__signal_uninstall();
     gort__tls_m = NULL;
@@ -108,6 +112,19 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     gort__debug_parse();
     gort__stackpool_init(stacksize);
     gort__signal_install();
+    if ((err = gort__netpollinit()) < 0) {
+        gort__signal_uninstall();
+        gort__stackpool_destroy();
+        store_rel(&running, 0);
+        return err;
+    }
+    gort__sched.lastpoll = gort__nanotime();
+    /* m0 runs with SIGPIPE blocked, as every other M (fd.c says why). */
+    sigset_t pipeset, oldmask;
+    sigemptyset(&pipeset);
+    sigaddset(&pipeset, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipeset, &oldmask);
+    int oldslack = prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);
 
     /* m0: the calling thread. */
     M *m0 = &gort__m0;
@@ -135,6 +152,8 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     if (err < 0) {
         gort__mexit_all();
         teardown();
+        pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+        prctl(PR_SET_TIMERSLACK, (unsigned long)oldslack, 0UL, 0UL, 0UL);
         store_rel(&running, 0);
         return err;
     }
@@ -158,6 +177,8 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
         gort__osyield();
     gort__mexit_all();
     teardown();
+    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+    prctl(PR_SET_TIMERSLACK, (unsigned long)oldslack, 0UL, 0UL, 0UL);
     store_rel(&running, 0);
     return 0;
 }

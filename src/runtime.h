@@ -182,6 +182,22 @@ struct m {
     sigset_t   sigmask_saved; /* the creator's signal mask, restored by mstart */
 };
 
+/* ---- timers (timer.c) --------------------------------------------------- */
+
+/* A timer in a P's heap. Its function runs on the scheduler, with no lock
+ * held, and must not block. */
+typedef struct timer {
+    P        *pp;        /* atomic: the P whose heap holds it; NULL: in none */
+    int32_t   idx;       /* its index in pp->timers (pp->timerslock) */
+    bool      waitable;  /* its owner waits for a running f (firing) */
+    uint32_t  firing;    /* atomic: f is running (waitable timers only) */
+    int64_t   when;      /* gort__nanotime() at which it fires */
+    int64_t   period;    /* > 0: fires again every period ns */
+    void    (*f)(void *arg, uintptr_t seq);
+    void     *arg;
+    uintptr_t seq;
+} timer;
+
 /* ---- P ------------------------------------------------------------------ */
 
 enum {
@@ -224,6 +240,14 @@ struct p {
     void      *stackcache;   /* singly linked through each stack's top word */
     int32_t    stackcachecnt;
     int32_t    stackcredit;
+
+    /* Timers (timer.c): a 4-ary heap by when, under timerslock; timer0when
+     * is its earliest when (0: empty), read lock-free by other Ms. */
+    gort_lock  timerslock;
+    timer    **timers;
+    int32_t    ntimers;
+    int32_t    timerscap;
+    int64_t    timer0when;
 
     /* goroutine id batch (Go's goidcache). */
     int64_t    goidcache;
@@ -291,6 +315,9 @@ typedef struct schedt {
     uint32_t   sysmonwait;   /* atomic; ... in its all-Ps-idle sleep */
 
     int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms */
+    int64_t    lastpoll;     /* atomic; when the network was last polled; 0: an M is
+                                blocked in netpoll now */
+    int64_t    pollUntil;    /* atomic; when that M's poll ends (0: no deadline) */
     int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
     int64_t    steals;       /* atomic */
     int64_t    starttime;    /* gort_now() when gort_run started */
@@ -499,6 +526,62 @@ void gort__semacquire(uint32_t *addr, bool lifo, waitReason reason);
 void gort__semrelease(uint32_t *addr, bool handoff);
 bool gort__sync_canspin(int iter);
 void gort__sema_reset(void);
+
+/* ---- timer.c ------------------------------------------------------------ */
+
+int     gort__addtimer(timer *t);
+bool    gort__deltimer(timer *t);
+void    gort__timer_waitfire(timer *t);
+int64_t gort__runtimers(P *pp, int64_t now);
+int64_t gort__timesleepuntil(void);
+void    gort__movetimers(P *pp, P *from);
+void    gort__timers_free(P *pp);
+
+/* ---- netpoll.c, fd.c ------------------------------------------------------ */
+
+/* Descriptors up to this number are polled; larger ones are used with
+ * blocking calls between syscall enter and exit. */
+#define PD_MAXFD (1 << 20)
+
+/* Go's pollDesc: one per descriptor number, made on first use, kept until
+ * shutdown (netpoll.c explains rg/wg and fdseq). */
+typedef struct pollDesc {
+    uintptr_t  rg, wg;       /* atomic: pdNil, pdReady, pdWait or the waiting G */
+    gort_lock  lock;         /* protects the deadline state and registration */
+    int32_t    fd;
+    uint32_t   fdseq;        /* atomic; generation of the file behind fd */
+    uint32_t   closing;      /* atomic; gort_close in progress */
+    uint32_t   issock;       /* atomic; the file is a socket (use MSG_DONTWAIT) */
+    uint32_t   rwany;        /* atomic; rg's waiter also wants write events */
+    uint32_t   refs;         /* atomic; calls in progress (gort_close waits) */
+    int64_t    rd, wd;       /* atomic; deadlines: 0 none, -1 passed, else when */
+    uint32_t   rseq, wseq;   /* deadline generations (lock) */
+    timer      rt, wt;       /* deadline timers */
+} pollDesc;
+
+/* A list of Gs through schedlink (Go's gList), as netpoll returns them. */
+typedef struct glist { G *head, *tail; int32_t n; } glist;
+
+extern uint32_t gort__netpollWaiters;   /* atomic; Gs parked in the poller */
+
+int       gort__netpollinit(void);
+void      gort__netpollclose(void);
+glist     gort__netpoll(int64_t delay);
+void      gort__netpollBreak(void);
+pollDesc *gort__pd_get(int fd);
+int       gort__pd_arm(pollDesc *pd);
+int       gort__netpollcheckerr(pollDesc *pd, int mode, uint32_t seq);
+bool      gort__netpollblock(pollDesc *pd, int mode, uint32_t seq);
+G        *gort__netpollunblock(pollDesc *pd, int mode, bool ioready);
+void      gort__netpollgoready(G *gp);
+void      gort__pd_setdeadline(pollDesc *pd, int modes, int64_t when);
+void      gort__pd_closing(pollDesc *pd);
+void      gort__pd_closed(pollDesc *pd);
+void      gort__pd_unregister(pollDesc *pd);
+
+/* sched.c: readies a netpoll list; wakes the poller for an earlier timer. */
+void gort__injectglist(glist *list);
+void gort__wakenetpoller(int64_t when);
 
 /* ---- syscall.c, time.c, trace.c ----------------------------------------- */
 

@@ -100,13 +100,32 @@ static void resetspinning(M *mp) {
 
 /* ---- findrunnable ------------------------------------------------------------- */
 
+/* Runs pp's timers if any is due (Go's checkTimers). *now is read lazily
+ * (0: not yet) and kept for the caller. Returns pp's next when (0: none)
+ * and sets *ran if a timer ran. */
+static int64_t checkTimers(P *pp, int64_t *now, bool *ran) {
+    int64_t next = load_acq(&pp->timer0when);
+    if (next == 0)
+        return 0;
+    if (*now == 0)
+        *now = gort__nanotime();
+    if (next > *now)
+        return next;
+    if (ran)
+        *ran = true;
+    return gort__runtimers(pp, *now);
+}
+
 /* Tries to steal a batch of Gs (or runnext, on the last round) from other
- * Ps, visiting them in a random order. */
-static G *stealWork(M *mp) {
+ * Ps, visiting them in a random order. On the last round it also runs the
+ * timers that are due on Ps whose owners are busy elsewhere (Go's
+ * stealWork), which may ready goroutines onto this P; *pollUntil learns
+ * the earliest timer seen. */
+static G *stealWork(M *mp, bool *inheritTime, int64_t *now, int64_t *pollUntil) {
     P *pp = mp->p;
     uint32_t n = stealOrder.count;
     for (int i = 0; i < stealTries; i++) {
-        bool stealRunNextG = i == stealTries - 1;
+        bool stealTimersOrRunNextG = i == stealTries - 1;
         uint32_t pos = gort__fastrand() % n;
         uint32_t inc = stealOrder.coprimes[gort__fastrand() % stealOrder.ncoprimes];
         for (uint32_t k = 0; k < n; k++, pos = (pos + inc) % n) {
@@ -115,14 +134,91 @@ static G *stealWork(M *mp) {
             P *p2 = gort__allp[pos];
             if (p2 == pp)
                 continue;
-            G *gp = gort__runqsteal(pp, p2, stealRunNextG);
+            if (stealTimersOrRunNextG) {
+                bool ran = false;
+                int64_t w = checkTimers(p2, now, &ran);
+                if (w != 0 && (*pollUntil == 0 || w < *pollUntil))
+                    *pollUntil = w;
+                G *gp;
+                if (ran && (gp = gort__runqget(pp, inheritTime)) != NULL)
+                    return gp;
+            }
+            G *gp = gort__runqsteal(pp, p2, stealTimersOrRunNextG);
             if (gp) {
                 xadd(&gort__sched.steals, 1);
+                *inheritTime = false;
                 return gp;
             }
         }
     }
     return NULL;
+}
+
+/* ---- the poller and timers, seen from the scheduler ------------------------------- */
+
+/* Starts up to n idle Ps for goroutines just queued globally. */
+static void startIdle(int32_t n) {
+    for (; n > 0 && load_relaxed(&gort__sched.npidle) > 0; n--)
+        gort__startm(NULL, false);
+}
+
+/* Makes the Gs of list (parked, from netpoll) runnable: as many as there
+ * are idle Ps go on the global queue with a P started for each, the rest
+ * on this M's P (Go's injectglist). */
+void gort__injectglist(glist *list) {
+    if (list->n == 0)
+        return;
+    for (G *gp = list->head; gp; gp = gp->schedlink)
+        gort__casgstatus(gp, Gwaiting, Grunnable);
+    M *mp = getm();
+    P *pp = mp ? mp->p : NULL;
+    int32_t nglob = pp ? (int32_t)load_relaxed(&gort__sched.npidle) : list->n;
+    if (nglob > list->n)
+        nglob = list->n;
+    G *gp = list->head;
+    if (nglob > 0) {
+        gort__lock(&gort__sched.lock);
+        for (int32_t i = 0; i < nglob; i++) {
+            G *next = gp->schedlink;
+            gort__globrunqput(gp);
+            gp = next;
+        }
+        gort__unlock(&gort__sched.lock);
+        startIdle(nglob);
+    }
+    while (gp) {
+        G *next = gp->schedlink;
+        gort__runqput(pp, gp, false);
+        gp = next;
+    }
+    list->head = list->tail = NULL;
+    list->n = 0;
+}
+
+/* A timer was added that fires at when: the M blocked in the poller must
+ * wake if it sleeps past when; if no M is there, one is started so that
+ * the timer is looked after (Go's wakeNetPoller). */
+void gort__wakenetpoller(int64_t when) {
+    if (__atomic_load_n(&gort__sched.lastpoll, __ATOMIC_SEQ_CST) == 0) {
+        int64_t pu = load_acq(&gort__sched.pollUntil);
+        if (pu == 0 || pu > when)
+            gort__netpollBreak();
+    } else {
+        gort__wakep();
+    }
+}
+
+/* Takes the first G of a netpoll list to run here; the rest are injected. */
+static G *netpollfirst(glist *list) {
+    G *gp = list->head;
+    list->head = gp->schedlink;
+    if (list->head == NULL)
+        list->tail = NULL;
+    list->n--;
+    gp->schedlink = NULL;
+    gort__injectglist(list);
+    gort__casgstatus(gp, Gwaiting, Grunnable);
+    return gp;
 }
 
 /* After giving up its P, a formerly spinning M checks every P's queue and
@@ -159,6 +255,9 @@ top:
         goto top;
     }
 
+    int64_t now = 0;
+    int64_t pollUntil = checkTimers(pp, &now, NULL);
+
     /* local runq */
     if ((gp = gort__runqget(pp, inheritTime)) != NULL)
         return gp;
@@ -176,6 +275,16 @@ top:
         }
     }
 
+    /* The network, without blocking, if anyone waits on it and no M is
+     * blocked in it already (that one will deliver). */
+    if (load_relaxed(&gort__netpollWaiters) > 0 && load_relaxed(&gort__sched.lastpoll) != 0) {
+        glist list = gort__netpoll(0);
+        if (list.n > 0) {
+            *inheritTime = false;
+            return netpollfirst(&list);
+        }
+    }
+
     /* Steal, but limit the number of spinning Ms to half the busy Ps: a
      * burst of spinners burns CPU when GOMAXPROCS >> 1 and parallelism is
      * low. */
@@ -187,10 +296,8 @@ top:
             mp->spinning = true;
             xadd(&gort__sched.nmspinning, 1);
         }
-        if ((gp = stealWork(mp)) != NULL) {
-            *inheritTime = false;
+        if ((gp = stealWork(mp, inheritTime, &now, &pollUntil)) != NULL)
             return gp;
-        }
     }
 
     /* Nothing to do: give up the P, unless the global queue got work. */
@@ -226,6 +333,46 @@ top:
             xadd(&gort__sched.nmspinning, 1);
             goto top;
         }
+    }
+
+    /* Every P's timers bound the sleep (Go's checkTimersNoP). */
+    int64_t tw = gort__timesleepuntil();
+    if (tw != 0 && (pollUntil == 0 || tw < pollUntil))
+        pollUntil = tw;
+
+    /* Block in the poller until the next timer, if anyone waits on the
+     * network or on a timer and no other M is blocked there already. */
+    if ((load_acq(&gort__netpollWaiters) > 0 || pollUntil != 0) &&
+        xchg(&gort__sched.lastpoll, 0) != 0) {
+        store_rel(&gort__sched.pollUntil, pollUntil);
+        int64_t delay = -1;
+        if (pollUntil != 0) {
+            now = gort__nanotime();
+            delay = pollUntil - now;
+            if (delay < 0)
+                delay = 0;
+        }
+        glist list = gort__netpoll(delay);
+        store_rel(&gort__sched.pollUntil, 0);
+        __atomic_store_n(&gort__sched.lastpoll, gort__nanotime(), __ATOMIC_SEQ_CST);
+        gort__lock(&gort__sched.lock);
+        pp = load_relaxed(&gort__sched.shutdown) ? NULL : gort__pidleget();
+        gort__unlock(&gort__sched.lock);
+        if (pp == NULL) {
+            gort__injectglist(&list);
+        } else {
+            gort__acquirep(pp);
+            if (list.n > 0) {
+                *inheritTime = false;
+                return netpollfirst(&list);
+            }
+            goto top;   /* a timer is due, or a new one was added */
+        }
+    } else if (pollUntil != 0) {
+        /* Another M is in the poller: wake it if it sleeps too long. */
+        int64_t pu = load_acq(&gort__sched.pollUntil);
+        if (pu == 0 || pu > pollUntil)
+            gort__netpollBreak();
     }
     gort__stopm();
     goto top;
@@ -272,6 +419,10 @@ static G *schedule1(M *mp, bool *inheritTime) {
     if (load_acq(&gort__sched.gcwaiting) || load_acq(&gort__sched.shutdown) || mp->p == NULL)
         return findrunnable(mp, inheritTime);
     P *pp = mp->p;
+    if (unlikely(load_relaxed(&pp->timer0when) != 0)) {
+        int64_t now = 0;
+        checkTimers(pp, &now, NULL);
+    }
     if (unlikely(load_relaxed(&pp->preempt)))
         endslice(pp);
     if (pp->schedtick % 61 == 0 && load_relaxed(&gort__sched.runqsize) > 0) {
@@ -370,12 +521,13 @@ void gort__goparkunlock(gort_lock *lock, waitReason reason) {
 
 /* Makes gp runnable: it goes in the readying P's runnext, so it runs as
  * soon as the current G blocks (producer-consumer pairs stay on one P),
- * and an idle P is woken to pick up any other work. From a thread that is
- * not an M, or an M without a P, it goes on the global queue. */
+ * and an idle P is woken to pick up any other work. A timer's function
+ * readies onto the P whose scheduler runs it. From a thread that is not an
+ * M, or an M without a P, it goes on the global queue. */
 void gort__goready(G *gp) {
     M *mp = getm();
     gort__casgstatus(gp, Gwaiting, Grunnable);
-    if (mp && mp->p && mp->curg) {
+    if (mp && mp->p) {
         gort__runqput(mp->p, gp, true);
     } else {
         gort__lock(&gort__sched.lock);
@@ -446,6 +598,9 @@ void gort__checkdead(void) {
         gort__throw("checkdead: inconsistent counts");
     int nthreads = proc_threads();
     if (nthreads < 0 || nthreads > gort__sched.mcount)
+        return;
+    /* A timer will wake someone; a goroutine waits on a descriptor. */
+    if (gort__timesleepuntil() != 0 || load_acq(&gort__netpollWaiters) > 0)
         return;
     if (gort__sched.runqsize != 0)
         gort__throw("checkdead: runnable g on the global queue");

@@ -149,16 +149,43 @@ void gort__sysmon(void) {
         if (gort__debug_schedtrace <= 0 &&
             (load_relaxed(&gort__sched.gcwaiting) ||
              load_relaxed(&gort__sched.npidle) == (uint32_t)load_relaxed(&gort__gomaxprocs))) {
-            if (sysmonsleep(-1, true)) {
-                if (load_acq(&gort__sched.shutdown))
-                    return;
-                idle = 0;
-                delay = 20;
+            /* Every P idle: sleep until a P wakes, a goroutine enters a
+             * system call or the next timer is due (Go's timeSleepUntil),
+             * whichever is first. */
+            int64_t next = gort__timesleepuntil();
+            int64_t now = gort__nanotime();
+            if (next == 0 || next > now) {
+                if (sysmonsleep(next == 0 ? -1 : next - now, true)) {
+                    if (load_acq(&gort__sched.shutdown))
+                        return;
+                    idle = 0;
+                    delay = 20;
+                }
             }
+            /* A timer is due and nobody runs it (every M asleep): start
+             * one. Normally the M blocked in the poller wakes for it. */
+            next = gort__timesleepuntil();
+            if (next != 0 && next < gort__nanotime() - 1000 * 1000 &&
+                load_relaxed(&gort__sched.npidle) > 0)
+                gort__startm(NULL, false);
         }
         if (load_acq(&gort__sched.shutdown))
             return;
         int64_t now = gort__nanotime();
+        /* Poll the network if nobody has for 10 ms: every P may be busy
+         * with goroutines that keep it for long (Go's sysmon). */
+        int64_t lastpoll = load_acq(&gort__sched.lastpoll);
+        if (lastpoll != 0 && lastpoll + 10 * 1000 * 1000 < now &&
+            load_relaxed(&gort__netpollWaiters) > 0 && cas(&gort__sched.lastpoll, lastpoll, now)) {
+            glist list = gort__netpoll(0);
+            if (list.n > 0) {
+                /* Counted as running meanwhile, so that checkdead does not
+                 * see every M idle with goroutines in hand. */
+                gort__incidlelocked(-1);
+                gort__injectglist(&list);
+                gort__incidlelocked(1);
+            }
+        }
         if (retake(now) != 0)
             idle = 0;
         else
