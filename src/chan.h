@@ -51,11 +51,11 @@ struct gort_chan {
     uint32_t  gen;       /* gort__rungen when a waiter last queued */
     waitq     recvq;     /* blocked receivers */
     waitq     sendq;     /* blocked senders */
-    /* -- 64 bytes: the line above is all a send or receive touches -- */
+    /* The 64 bytes above are all a send or receive touches. */
     waitq     trecvq;    /* the thread waiters of recvq, through waitlink */
     waitq     tsendq;    /* ... of sendq */
     /* then the buffer: dataqsiz * elemsize bytes (chanbuf) */
-} __attribute__((aligned(64)));
+};
 
 /* Would a send block? Read without the lock: a stale answer only makes a
  * non-blocking operation take the lock (see Go's chan.go, full()). */
