@@ -60,7 +60,17 @@ void    gort_yield(void);            /* runtime.Gosched */
 void    gort_exit(void);             /* runtime.Goexit: never returns */
 int64_t gort_id(void);               /* current goroutine's id; 0 on a thread running none */
 int     gort_maxprocs(int n);        /* GOMAXPROCS: n > 0 sets; returns the previous value */
-int64_t gort_num_goroutines(void);   /* live goroutines, main included */
+int64_t gort_num_goroutines(void);
+/* Go's LockOSThread/UnlockOSThread, counted: the calling goroutine runs
+ * only on its current thread, and that thread runs nothing else, until as
+ * many unlocks. A goroutine that exits locked takes its thread with it
+ * (except the thread that called gort_run). The main goroutine runs on the
+ * thread that called gort_run until it first blocks: locking before that
+ * keeps it there. New threads are started by a clean template thread, so
+ * thread state set while locked (unshare, setns) never spreads.
+ * 0, or -EPERM outside a goroutine. */
+int gort_lock_thread(void);
+int gort_unlock_thread(void);   /* live goroutines, main included */
 
 /* ---- Channels and select ------------------------------------------------ */
 

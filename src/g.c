@@ -204,6 +204,7 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid) {
     gp->param = NULL;
     gp->waiting = NULL;
     gp->m = NULL;
+    gp->lockedm = NULL;
     gort__casgstatus(gp, Gdead, Grunnable);
 }
 
@@ -298,6 +299,17 @@ static G *goexit0(M *mp, G *gp) {
     pp->stackcredit++;
     gort__stackcredit_return(pp);
     bool ismain = gp == gort__sched.maing;
+    if (gp->lockedm) {
+        /* It exited locked: it may have put the thread in a state that
+         * must not reach other goroutines, so the thread exits too (the
+         * schedule loop sees lockedexit). m0 is the caller's thread and
+         * stays. */
+        gp->lockedm = NULL;
+        mp->lockedg = NULL;
+        mp->lockedext = 0;
+        if (mp != &gort__m0)
+            mp->lockedexit = true;
+    }
     gfput(pp, gp);
     if (ismain)
         gort__shutdown_begin();

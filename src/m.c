@@ -48,7 +48,7 @@ M *gort__allm;
  * program asked for more threads than it said it would ever need. */
 static int64_t mReserveID(void) {
     int64_t id = gort__sched.mnext++;
-    if (gort__sched.mnext > gort__sched.maxmcount) {
+    if (gort__sched.mnext - gort__sched.nmfreed > gort__sched.maxmcount) {
         gort__fatal("program exceeds %d-thread limit (gort_config.max_threads); "
                     "thread exhaustion", gort__sched.maxmcount);
     }
@@ -116,7 +116,7 @@ static void newosproc(M *mp) {
                     (long long)mp->id, strerror(err), gort__sched.mcount);
 }
 
-static void newm1(M *mp) { newosproc(mp); }
+void gort__newm1(M *mp) { newosproc(mp); }
 
 /* Creates a new M. It will start with a call to fn (if not NULL), then
  * acquire pp (if not NULL) and enter the scheduler. id is a pre-reserved
@@ -124,7 +124,12 @@ static void newm1(M *mp) { newosproc(mp); }
 void gort__newm(void (*fn)(void), P *pp, int64_t id) {
     M *mp = allocm(pp, fn, id);
     mp->nextp = pp;
-    newm1(mp);
+    /* A locked M's thread may carry state its goroutine gave it; the new
+     * thread is made by the clean template thread (lockosthread.c). */
+    M *cur = getm();
+    if (cur && cur->lockedg && gort__newm_handoff(mp))
+        return;
+    gort__newm1(mp);
 }
 
 /* ---- mstart -> mstart0 -> mstart1 -> schedule ----------------------------- */
@@ -187,6 +192,8 @@ static void mexit(M *mp) {
     gort__sched.mcount--;
     mp->schedlink = gort__sched.freem;
     gort__sched.freem = mp;
+    if (!load_relaxed(&gort__sched.shutdown))
+        gort__sched.nmfreed++;   /* a locked goroutine took its thread */
     /* The last to leave wakes m0, if it waits: only m0 waits, and only
      * after it has left its own loop, so no M is created after this (see
      * mexit_all); until then mcount may touch 1 and rise again (m0 starting

@@ -48,7 +48,9 @@ void gort__shutdown_begin(void) {
     }
     gort__sysmonwake_locked(false);
     gort__shutdown_stw();
+    gort__wakelockedms_locked();
     gort__unlock(&gort__sched.lock);
+    gort__template_shutdown();
     gort__netpollBreak();   /* the M blocked in the poller leaves too */
 }
 
@@ -78,6 +80,7 @@ static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, in
 static void teardown(void) {
     xadd(&gort__rungen, 1);   /* even: every goroutine of this run is gone */
     gort__sema_reset();
+    gort__template_reset();
     gort__allgs_free();
     gort__pfree_all();
     gort__netpollclose();

@@ -149,6 +149,7 @@ struct g {
     /* On the head G of a chain in a gqueue: the chain's last G and length. */
     G         *chaintail;
     int32_t    chainn;
+    M         *lockedm;      /* gort_lock_thread: the only M that runs this G */
 } __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
@@ -167,6 +168,10 @@ struct m {
     M         *schedlink;    /* on sched.midle or sched.freem */
     bool       spinning;     /* looking for work; counted in sched.nmspinning */
     int32_t    locks;        /* >0: do not hand off or yield (Go's m.locks) */
+    G         *lockedg;      /* gort_lock_thread: the only G this M runs */
+    uint32_t   lockedext;    /* gort_lock_thread nesting */
+    bool       lockedparked; /* asleep in stoplockedm (sched.lock) */
+    bool       lockedexit;   /* its locked G exited: the thread goes too */
     note       park;         /* stopm sleeps here; startm wakes */
     uint64_t   fastrand;     /* per-M PRNG state */
     pthread_t  thread;
@@ -288,6 +293,7 @@ typedef struct schedt {
     int32_t    nmidlelocked; /* <0: sysmon is handing off a P (see retake) */
     int32_t    nmsys;        /* Ms that never run goroutines (sysmon) */
     int64_t    mnext;        /* next M id (mReserveID); also Ms created */
+    int64_t    nmfreed;      /* Ms that exited before shutdown (locked Gs' threads) */
     int32_t    maxmcount;    /* thread limit (gort_config.max_threads) */
     int32_t    mcount;       /* Ms on allm, m0 included */
     M         *freem;        /* Ms that have exited, waiting for join */
@@ -471,6 +477,17 @@ int64_t gort__gcount(void);
 /* ---- m.c ---------------------------------------------------------------- */
 
 void gort__newm(void (*fn)(void), P *pp, int64_t id);
+void gort__newm1(M *mp);
+void gort__handoffp(P *pp);
+
+/* ---- lockosthread.c ------------------------------------------------------- */
+
+bool gort__newm_handoff(M *mp);
+bool gort__stoplockedm(M *mp);
+void gort__startlockedm(M *mp, G *gp);
+void gort__wakelockedms_locked(void);
+void gort__template_shutdown(void);
+void gort__template_reset(void);
 void gort__mstart0(void);
 void gort__stopm(void);
 void gort__startm(P *pp, bool spinning);

@@ -445,10 +445,31 @@ void gort__schedule(void) {
     G *gp = NULL;
     bool inheritTime = false;
     for (;;) {
+        if (unlikely(mp->lockedexit)) {
+            /* Its locked goroutine exited: the thread goes with it. */
+            mp->lockedexit = false;
+            if (mp->p)
+                gort__handoffp(gort__releasep());
+            return;
+        }
+        if (gp == NULL && unlikely(mp->lockedg != NULL)) {
+            /* Locked to a goroutine that is not running: wait for it
+             * (lockosthread.c). */
+            if (!gort__stoplockedm(mp))
+                return;   /* shutdown */
+            gp = mp->lockedg;
+            inheritTime = false;
+        }
         if (gp == NULL) {
             gp = schedule1(mp, &inheritTime);
             if (gp == NULL)
                 return;
+            if (unlikely(gp->lockedm != NULL) && gp->lockedm != mp) {
+                /* Hand our P to the M it is locked to, and go idle. */
+                gort__startlockedm(mp, gp);
+                gp = NULL;
+                continue;
+            }
             /* This M is going to run a G: if it was spinning, it no longer
              * is, and another spinner may be needed for further work. */
             if (mp->spinning)

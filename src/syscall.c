@@ -73,7 +73,9 @@ static G *exitsyscall0(M *mp, G *gp) {
         gort__acquirep(pp);
         return gp;
     }
-    gort__stopm();
+    if (mp->lockedg == NULL)
+        gort__stopm();
+    /* else the schedule loop waits in stoplockedm for gp to come back */
     return NULL;
 }
 

@@ -53,7 +53,7 @@ static bool sysmonsleep(int64_t ns, bool deep) {
 /* Hands off pp from a goroutine in a system call (or one that is blocked).
  * Starts an M for it if there is work, or if nobody else is looking for
  * work; otherwise pp goes idle. */
-static void handoffp(P *pp) {
+void gort__handoffp(P *pp) {
     /* If it has local work, start it straight away. */
     if (!gort__runqempty(pp) || load_relaxed(&gort__sched.runqsize) != 0) {
         gort__startm(pp, false);
@@ -126,7 +126,7 @@ static int retake(int64_t now) {
         if (cas(&pp->status, Psyscall, Pidle)) {
             n++;
             store_relaxed(&pp->syscalltick, t + 1);
-            handoffp(pp);
+            gort__handoffp(pp);
         }
         gort__incidlelocked(1);
     }
