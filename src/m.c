@@ -127,7 +127,7 @@ void gort__newm(void (*fn)(void), P *pp, int64_t id) {
     /* A locked M's thread may carry state its goroutine gave it; the new
      * thread is made by the clean template thread (lockosthread.c). */
     M *cur = getm();
-    if (cur && cur->lockedg && gort__newm_handoff(mp))
+    if (cur && (cur->lockedg || cur->lockedexit) && gort__newm_handoff(mp))
         return;
     gort__newm1(mp);
 }

@@ -446,10 +446,12 @@ void gort__schedule(void) {
     bool inheritTime = false;
     for (;;) {
         if (unlikely(mp->lockedexit)) {
-            /* Its locked goroutine exited: the thread goes with it. */
-            mp->lockedexit = false;
+            /* Its locked goroutine exited: the thread goes with it. The
+             * flag stays set meanwhile, so that a thread this hand-off
+             * starts is made by the template thread (newm), not here. */
             if (mp->p)
                 gort__handoffp(gort__releasep());
+            mp->lockedexit = false;
             return;
         }
         if (gp == NULL && unlikely(mp->lockedg != NULL)) {
