@@ -30,6 +30,7 @@ static struct {
     M        *newm;       /* Ms to start, through schedlink */
     note      wake;
     bool      waiting;    /* the template thread sleeps on wake */
+    bool      exited;     /* it left (shutdown): nobody takes requests */
     uint32_t  started;    /* atomic */
 } newmHandoff;
 
@@ -51,6 +52,7 @@ static void templateThread(void) {
             gort__lock(&newmHandoff.lock);
         }
         if (load_acq(&gort__sched.shutdown)) {
+            newmHandoff.exited = true;
             gort__unlock(&newmHandoff.lock);
             return;
         }
@@ -76,6 +78,12 @@ bool gort__newm_handoff(M *mp) {
     if (!load_acq(&newmHandoff.started))
         return false;
     gort__lock(&newmHandoff.lock);
+    if (newmHandoff.exited) {
+        /* Shutdown: the new M leaves as soon as it starts, so whatever
+         * it inherits from this thread does not matter. */
+        gort__unlock(&newmHandoff.lock);
+        return false;
+    }
     mp->schedlink = newmHandoff.newm;
     newmHandoff.newm = mp;
     bool wake = newmHandoff.waiting;
@@ -102,6 +110,7 @@ void gort__template_shutdown(void) {
 void gort__template_reset(void) {
     newmHandoff.newm = NULL;
     newmHandoff.waiting = false;
+    newmHandoff.exited = false;
     newmHandoff.wake.key = 0;
     store_rel(&newmHandoff.started, 0);
 }
