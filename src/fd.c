@@ -266,11 +266,11 @@ static ssize_t do_writev(int fd, void *c, bool sock) {
 
 /* Writes all n bytes, parking as often as the peer makes it (Go's
  * FD.Write); a failure after a partial write reports the error. */
-GORT_API ssize_t gort_write(int fd, const void *buf, size_t n) {
+static ssize_t writeall(int fd, const void *buf, size_t n, int flags, iofn fn) {
     size_t done = 0;
     do {
-        wctx x = { .buf = (const char *)buf + done, .n = n - done };
-        ssize_t r = fd_do(fd, 'w', do_write, &x, true);
+        wctx x = { .buf = (const char *)buf + done, .n = n - done, .flags = flags };
+        ssize_t r = fd_do(fd, 'w', fn, &x, true);
         if (r < 0)
             return r;
         done += (size_t)r;
@@ -278,16 +278,12 @@ GORT_API ssize_t gort_write(int fd, const void *buf, size_t n) {
     return (ssize_t)done;
 }
 
+GORT_API ssize_t gort_write(int fd, const void *buf, size_t n) {
+    return writeall(fd, buf, n, 0, do_write);
+}
+
 GORT_API ssize_t gort_send(int fd, const void *buf, size_t n, int flags) {
-    size_t done = 0;
-    do {
-        wctx x = { .buf = (const char *)buf + done, .n = n - done, .flags = flags };
-        ssize_t r = fd_do(fd, 'w', do_sendto, &x, true);
-        if (r < 0)
-            return r;
-        done += (size_t)r;
-    } while (done < n);
-    return (ssize_t)done;
+    return writeall(fd, buf, n, flags, do_sendto);
 }
 
 GORT_API ssize_t gort_sendto(int fd, const void *buf, size_t n, int flags,

@@ -194,7 +194,7 @@ void gort__wakelockedms_locked(void) {
 
 GORT_API int gort_lock_thread(void) {
     M *mp = getm();
-    G *gp = mp ? mp->curg : NULL;
+    G *gp = getg();
     if (gp == NULL)
         return -EPERM;
     if (mp->lockedext == 0)
@@ -208,15 +208,13 @@ GORT_API int gort_lock_thread(void) {
 }
 
 GORT_API int gort_unlock_thread(void) {
-    M *mp = getm();
-    G *gp = mp ? mp->curg : NULL;
+    G *gp = getg();
     if (gp == NULL)
         return -EPERM;
-    if (mp->lockedext == 0)
-        return 0;   /* as Go: unlocking an unlocked goroutine does nothing */
-    if (--mp->lockedext == 0) {
+    M *mp = gp->m;
+    if (mp->lockedext > 0 && --mp->lockedext == 0) {
         gp->lockedm = NULL;
         mp->lockedg = NULL;
     }
-    return 0;
+    return 0;   /* unlocking an unlocked goroutine does nothing, as in Go */
 }

@@ -142,6 +142,24 @@ pollDesc *gort__pd_get(int fd) {
     return &c[fd % pdChunk];
 }
 
+/* Readies the Gs taken out of a pollDesc (either may be NULL). */
+static void readyboth(G *a, G *b) {
+    if (a)
+        gort__netpollgoready(a);
+    if (b)
+        gort__netpollgoready(b);
+}
+
+/* Clears both deadlines (pd->lock held): a new file, or gort_close. */
+static void cleardeadlines(pollDesc *pd) {
+    gort__deltimer(&pd->rt);
+    gort__deltimer(&pd->wt);
+    pd->rseq++;
+    pd->wseq++;
+    store_rel(&pd->rd, 0);
+    store_rel(&pd->wd, 0);
+}
+
 /* Makes sure fd's current file is registered. Returns 0 if it already was
  * (EEXIST), 1 if this call registered it (a new file behind the number:
  * made non-blocking, generation advanced, waiters of the old file woken),
@@ -168,22 +186,13 @@ int gort__pd_arm(pollDesc *pd) {
         fcntl(pd->fd, F_SETFL, fl | O_NONBLOCK);
     struct stat st;
     store_relaxed(&pd->issock, fstat(pd->fd, &st) == 0 && S_ISSOCK(st.st_mode));
-    /* Deadlines belonged to the old file. */
-    gort__deltimer(&pd->rt);
-    gort__deltimer(&pd->wt);
-    pd->rseq++;
-    pd->wseq++;
-    store_rel(&pd->rd, 0);
-    store_rel(&pd->wd, 0);
+    cleardeadlines(pd);   /* they belonged to the old file */
     /* Goroutines still parked on the old file: it is gone (closed behind
      * gort's back), so they are woken and see the generation change. */
     G *rg = gort__netpollunblock(pd, 'r', false);
     G *wg = gort__netpollunblock(pd, 'w', false);
     gort__unlock(&pd->lock);
-    if (rg)
-        gort__netpollgoready(rg);
-    if (wg)
-        gort__netpollgoready(wg);
+    readyboth(rg, wg);
     return 1;
 }
 
@@ -272,16 +281,6 @@ void gort__netpollBreak(void) {
         ;
 }
 
-static void glistpush(glist *l, G *gp) {
-    gp->schedlink = NULL;
-    if (l->tail)
-        l->tail->schedlink = gp;
-    else
-        l->head = gp;
-    l->tail = gp;
-    l->n++;
-}
-
 /* Checks for ready descriptors, waiting up to delay ns (< 0: for ever,
  * 0: not at all). Returns the goroutines that became runnable, still
  * Gwaiting (injectglist makes them runnable). */
@@ -350,16 +349,16 @@ retry:
         G *gp;
         if (r && (gp = gort__netpollunblock(pd, 'r', true)) != NULL) {
             xadd(&gort__netpollWaiters, -1);
-            glistpush(&list, gp);
+            gort__gqueue_pushchain(&list, gp, gp, 1);
         }
         if (w && (gp = gort__netpollunblock(pd, 'w', true)) != NULL) {
             xadd(&gort__netpollWaiters, -1);
-            glistpush(&list, gp);
+            gort__gqueue_pushchain(&list, gp, gp, 1);
         }
         /* A goroutine in gort_fd_wait for either event waits in rg. */
         if (w && !r && load_acq(&pd->rwany) && (gp = gort__netpollunblock(pd, 'r', true)) != NULL) {
             xadd(&gort__netpollWaiters, -1);
-            glistpush(&list, gp);
+            gort__gqueue_pushchain(&list, gp, gp, 1);
         }
     }
     if (np.timerfd >= 0 && delay > 0 && !timerfired) {
@@ -384,10 +383,7 @@ static void deadlinefire(pollDesc *pd, int mode, uintptr_t seq) {
     G *gp = gort__netpollunblock(pd, mode, false);
     G *gp2 = mode == 'r' || !load_acq(&pd->rwany) ? NULL : gort__netpollunblock(pd, 'r', false);
     gort__unlock(&pd->lock);
-    if (gp)
-        gort__netpollgoready(gp);
-    if (gp2)
-        gort__netpollgoready(gp2);
+    readyboth(gp, gp2);
 }
 
 static void readDeadline(void *arg, uintptr_t seq) { deadlinefire(arg, 'r', seq); }
@@ -433,12 +429,8 @@ void gort__pd_setdeadline(pollDesc *pd, int modes, int64_t when) {
             any = gort__netpollunblock(pd, 'r', false);
     }
     gort__unlock(&pd->lock);
-    if (r)
-        gort__netpollgoready(r);
-    if (w)
-        gort__netpollgoready(w);
-    if (any)
-        gort__netpollgoready(any);
+    readyboth(r, w);
+    readyboth(any, NULL);
 }
 
 /* gort_close: waiters are woken with -EBADF and later calls fail until the
@@ -450,20 +442,12 @@ void gort__pd_closing(pollDesc *pd) {
     G *r = gort__netpollunblock(pd, 'r', false);
     G *w = gort__netpollunblock(pd, 'w', false);
     gort__unlock(&pd->lock);
-    if (r)
-        gort__netpollgoready(r);
-    if (w)
-        gort__netpollgoready(w);
+    readyboth(r, w);
 }
 
 void gort__pd_closed(pollDesc *pd) {
     gort__lock(&pd->lock);
-    gort__deltimer(&pd->rt);
-    gort__deltimer(&pd->wt);
-    pd->rseq++;
-    pd->wseq++;
-    store_rel(&pd->rd, 0);
-    store_rel(&pd->wd, 0);
+    cleardeadlines(pd);
     store_rel(&pd->fdseq, pd->fdseq + 1);   /* the next file is another generation */
     store_rel(&pd->closing, 0);
     gort__unlock(&pd->lock);

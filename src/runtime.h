@@ -576,8 +576,9 @@ typedef struct pollDesc {
     timer      rt, wt;       /* deadline timers */
 } pollDesc;
 
-/* A list of Gs through schedlink (Go's gList), as netpoll returns them. */
-typedef struct glist { G *head, *tail; int32_t n; } glist;
+/* A list of Gs through schedlink (Go's gList), as netpoll returns them:
+ * a gqueue of one-G chains. */
+typedef gqueue glist;
 
 extern uint32_t gort__netpollWaiters;   /* atomic; Gs parked in the poller */
 

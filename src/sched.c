@@ -210,12 +210,7 @@ void gort__wakenetpoller(int64_t when) {
 
 /* Takes the first G of a netpoll list to run here; the rest are injected. */
 static G *netpollfirst(glist *list) {
-    G *gp = list->head;
-    list->head = gp->schedlink;
-    if (list->head == NULL)
-        list->tail = NULL;
-    list->n--;
-    gp->schedlink = NULL;
+    G *gp = gort__gqueue_pop(list);
     gort__injectglist(list);
     gort__casgstatus(gp, Gwaiting, Grunnable);
     return gp;

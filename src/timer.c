@@ -31,6 +31,11 @@
 
 /* ---- the 4-ary heap; pp->timerslock held -------------------------------- */
 
+static inline void heapset(timer **h, int32_t i, timer *t) {
+    h[i] = t;
+    t->idx = i;
+}
+
 static void siftup(timer **h, int32_t i) {
     timer *t = h[i];
     int64_t when = t->when;
@@ -38,12 +43,10 @@ static void siftup(timer **h, int32_t i) {
         int32_t p = (i - 1) / 4;
         if (when >= h[p]->when)
             break;
-        h[i] = h[p];
-        h[i]->idx = i;
+        heapset(h, i, h[p]);
         i = p;
     }
-    h[i] = t;
-    t->idx = i;
+    heapset(h, i, t);
 }
 
 static void siftdown(timer **h, int32_t n, int32_t i) {
@@ -60,12 +63,10 @@ static void siftdown(timer **h, int32_t n, int32_t i) {
                 best = k;
         if (h[best]->when >= when)
             break;
-        h[i] = h[best];
-        h[i]->idx = i;
+        heapset(h, i, h[best]);
         i = best;
     }
-    h[i] = t;
-    t->idx = i;
+    heapset(h, i, t);
 }
 
 /* Publishes the heap's earliest when (0: empty) for lock-free readers. */
@@ -92,8 +93,7 @@ static int heappush(P *pp, timer *t) {
 static void heapremove(P *pp, timer *t) {
     int32_t i = t->idx, last = --pp->ntimers;
     if (i != last) {
-        pp->timers[i] = pp->timers[last];
-        pp->timers[i]->idx = i;
+        heapset(pp->timers, i, pp->timers[last]);
         siftdown(pp->timers, last, i);
         siftup(pp->timers, pp->timers[i]->idx);
     }
