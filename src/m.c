@@ -154,11 +154,7 @@ static void mstart1(void) {
 #endif
     if (gort__minit(mp) < 0)
         gort__fatal("mstart1: sigaltstack failed on M%lld", (long long)mp->id);
-    /* The kernel lets a sleeping thread's timeouts run late by its timer
-     * slack (50 us by default) to batch wake-ups; an M sleeps in the
-     * poller exactly until the next timer, so it asks for none. m0's
-     * slack is restored when gort_run returns. */
-    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    mp->timerslack = prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);   /* see netpoll */
 
     bool withp = mp == &gort__m0 || mp->nextp != NULL;
     if (gort__debug_mtrace && !withp)

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -298,7 +299,21 @@ retry:
             ts.tv_nsec = delay % 1000000000;
             tsp = &ts;
         }
+        /* The kernel lets a timeout run late by the thread's timer slack
+         * (50 us by default) to batch wake-ups. For a short wait that is
+         * most of it, so the M asks for none while it waits; only then,
+         * since elsewhere the slack is what spinning heuristics such as
+         * runqsteal's 3 us nap were tuned with (as in Go). */
+        M *mp = getm();
+        bool precise = delay > 0 && delay < 2 * 1000 * 1000 && mp && mp->timerslack > 1;
+        if (precise)
+            prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
         n = pwait2(np.epfd, events, 128, tsp);
+        if (precise) {
+            int e = errno;
+            prctl(PR_SET_TIMERSLACK, (unsigned long)mp->timerslack, 0UL, 0UL, 0UL);
+            errno = e;
+        }
     } else {
         int ms = delay < 0 ? -1 : 0;
         if (delay > 0) {

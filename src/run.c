@@ -21,7 +21,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,7 +126,6 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     sigemptyset(&pipeset);
     sigaddset(&pipeset, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipeset, &oldmask);
-    int oldslack = prctl(PR_GET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);
 
     /* m0: the calling thread. */
     M *m0 = &gort__m0;
@@ -156,7 +154,6 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
         gort__mexit_all();
         teardown();
         pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
-        prctl(PR_SET_TIMERSLACK, (unsigned long)oldslack, 0UL, 0UL, 0UL);
         store_rel(&running, 0);
         return err;
     }
@@ -181,7 +178,6 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     gort__mexit_all();
     teardown();
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
-    prctl(PR_SET_TIMERSLACK, (unsigned long)oldslack, 0UL, 0UL, 0UL);
     store_rel(&running, 0);
     return 0;
 }

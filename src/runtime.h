@@ -176,6 +176,7 @@ struct m {
     uint64_t   fastrand;     /* per-M PRNG state */
     pthread_t  thread;
     int32_t    procid;       /* kernel thread id */
+    int        timerslack;   /* the thread's timer slack (ns), restored after a poll */
     void      *gsignal;      /* signal stack (mpreinit) */
     size_t     gsignalsize;
     /* mcall: the function g0 runs for the G that just switched to it. */
