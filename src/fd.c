@@ -136,9 +136,14 @@ static ssize_t fd_do(int fd, int mode, iofn fn, void *ctx, bool socketcall) {
             }
             seq = load_acq(&pd->fdseq);
         }
-        /* A deadline that has passed fails the call before it is tried. */
-        if ((r = gort__netpollcheckerr(pd, mode, seq)) != 0)
+        /* A deadline that has passed fails the call before it is tried,
+         * unless the number has come back as another file since (plain
+         * close(2)): the socket path has not asked yet, so it asks now. */
+        if ((r = gort__netpollcheckerr(pd, mode, seq)) != 0) {
+            if (r == -ETIMEDOUT && sock && gort__pd_arm(pd) == 1)
+                continue;
             break;
+        }
         r = fn(fd, ctx, sock);
         if (r == -EINTR)
             continue;
@@ -416,8 +421,11 @@ GORT_API int gort_fd_set_deadline(int fd, int events, int64_t when) {
     pollDesc *pd = gort__pd_get(fd);
     if (pd == NULL)
         return -EBADF;
-    if (fcntl(fd, F_GETFD) < 0)
-        return -errno;
+    /* Register first: a registration made later, by the first call, would
+     * take the descriptor for a new file and clear the deadline. */
+    int a = gort__pd_arm(pd);
+    if (a < 0 && a != -EPERM)
+        return a;
     gort__pd_setdeadline(pd, (events & GORT_READ ? 1 : 0) | (events & GORT_WRITE ? 2 : 0), when);
     return 0;
 }

@@ -240,10 +240,12 @@ bool gort__netpollblock(pollDesc *pd, int mode, uint32_t seq) {
      * came in between unblocks pdWait to pdNil, and the commit then fails. */
     if (gort__netpollcheckerr(pd, mode, seq) == 0)
         gort__gopark(netpollblockcommit, gpp, waitReasonIOWait);
-    uintptr_t old = xchg(gpp, pdNil);
-    if (old > pdWait)
-        gort__throw("netpollblock: corrupted state");
-    return old == pdReady;
+    /* Whoever woke us (or made the commit fail) left pdReady or pdNil.
+     * Go exchanges the word back to pdNil; gort consumes only pdReady,
+     * because a goroutine of an older file, woken when the number came
+     * back as a new file, finds the word already belonging to a waiter of
+     * the new file and must leave it alone. */
+    return cas(gpp, pdReady, pdNil);
 }
 
 /* Moves mode's word to pdReady (ioready) or pdNil and returns the G that
