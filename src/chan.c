@@ -342,9 +342,84 @@ static int chanrecv(gort_chan *c, void *ep, bool block) {
     if (c->qcount > 0) {
         gort__chan_buftake(c, ep);
         gort__unlock(&c->lock);
+        gort__chan_received(c);
         return 1;
     }
-    return chanwait(c, &c->recvq, ep, block, waitReasonChanReceive);
+    int r = chanwait(c, &c->recvq, ep, block, waitReasonChanReceive);
+    if (r == 1)
+        gort__chan_received(c);
+    return r;
+}
+
+/* ---- gort_after's channels -------------------------------------------------- */
+
+struct chanafter {
+    timer             t;
+    struct chanafter *next, *prev;   /* on afters.list (afters.lock) */
+    gort_chan        *c;
+};
+
+static struct {
+    gort_lock         lock;
+    struct chanafter *list;
+} afters;
+
+/* A channel of one int64_t followed by its buffer and its chanafter, in
+ * one allocation; listed so that shutdown can free the ones never
+ * received. */
+int gort__chan_make_after(gort_chan **out) {
+    size_t bufsize = sizeof(int64_t);
+    gort_chan *c = calloc(1, sizeof *c + bufsize + sizeof(struct chanafter));
+    if (c == NULL)
+        return -ENOMEM;
+    c->elemsize = sizeof(int64_t);
+    c->dataqsiz = 1;
+    c->gen = load_relaxed(&gort__rungen);
+    struct chanafter *a = (struct chanafter *)((char *)(c + 1) + bufsize);
+    a->c = c;
+    c->after = a;
+    gort__lock(&afters.lock);
+    a->next = afters.list;
+    if (a->next)
+        a->next->prev = a;
+    afters.list = a;
+    gort__unlock(&afters.lock);
+    *out = c;
+    return 0;
+}
+
+timer *gort__chan_timer(gort_chan *c) { return &c->after->t; }
+
+/* Its one value was received: the channel goes, unless somebody else
+ * waits on it too (then shutdown frees it). Its timer fired before the
+ * value existed, so no heap holds it. */
+void gort__chan_received_after(gort_chan *c) {
+    gort__chanlock(c);
+    bool waiters = c->recvq.first || c->sendq.first;
+    gort__unlock(&c->lock);
+    if (waiters)
+        return;
+    struct chanafter *a = c->after;
+    gort__lock(&afters.lock);
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        afters.list = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    gort__unlock(&afters.lock);
+    free(c);
+}
+
+/* gort_run's teardown: every gort_after channel left, fired or not. */
+void gort__afterchans_free(void) {
+    struct chanafter *a = afters.list;
+    afters.list = NULL;
+    while (a) {
+        struct chanafter *next = a->next;
+        free(a->c);
+        a = next;
+    }
 }
 
 /* ---- close ------------------------------------------------------------------- */

@@ -54,6 +54,7 @@ struct gort_chan {
     /* The 64 bytes above are all a send or receive touches. */
     waitq     trecvq;    /* the thread waiters of recvq, through waitlink */
     waitq     tsendq;    /* ... of sendq */
+    struct chanafter *after;   /* gort_after's channel: frees itself once received */
     /* then the buffer: dataqsiz * elemsize bytes (chanbuf) */
 };
 
@@ -72,6 +73,21 @@ static inline bool gort__chan_empty(gort_chan *c) {
 }
 
 void   gort__chan_reap(gort_chan *c);
+
+/* gort_after (timer.c): a channel of one int64_t with its timer, which
+ * frees itself once its value has been received (gort__chan_received);
+ * the ones never received are freed when gort_run returns. */
+int    gort__chan_make_after(gort_chan **out);
+timer *gort__chan_timer(gort_chan *c);
+void   gort__chan_received_after(gort_chan *c);
+void   gort__afterchans_free(void);
+
+/* A receive on c took a value: if c is a gort_after channel, it goes.
+ * Only channels of capacity 1 look at the cold line. */
+static inline void gort__chan_received(gort_chan *c) {
+    if (unlikely(c->dataqsiz == 1) && unlikely(c->after != NULL))
+        gort__chan_received_after(c);
+}
 
 /* Locks c, and drops waiters an ended run left behind (see struct
  * gort_chan). The cost on the hot path is one compare, made only when a

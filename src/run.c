@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan.h"
 #include "runtime.h"
 
 #define DEFAULT_STACK (256 * 1024)
@@ -82,6 +83,7 @@ static void teardown(void) {
     gort__template_reset();
     gort__allgs_free();
     gort__pfree_all();
+    gort__afterchans_free();
     gort__netpollclose();
     gort__stackpool_destroy();
     gort__signal_uninstall();

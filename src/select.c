@@ -172,6 +172,8 @@ static int selpoll(const selset *s) {
         selunlock(s, NULL);
         if (sg)
             gort__sudog_ready(sg);
+        if (cas->op == GORT_RECV)
+            gort__chan_received(c);
         return casi;
     }
     return -EAGAIN;
@@ -227,6 +229,8 @@ static int seldequeue(const selset *s, G *gp) {
     if (s->cases[casi].op == GORT_SEND)
         return fired->success ? casi : -EPIPE;
     s->cases[casi].ok = fired->success ? 1 : 0;
+    if (fired->success)
+        gort__chan_received(s->cases[casi].chan);
     return casi;
 }
 

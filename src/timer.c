@@ -415,7 +415,6 @@ GORT_API void gort_timer_free(gort_timer *gt) {
     free(gt);
 }
 
-#if 0 /* AFTER_PENDING */
 /* gort_after: a channel of one int64_t that receives gort_now() after ns.
  * The channel frees itself, with its timer, once that value has been
  * received (see chan.c's autofree). */
@@ -450,4 +449,3 @@ GORT_API int gort_after(gort_chan **out, int64_t ns) {
     texit(foreign);
     return err;
 }
-#endif
