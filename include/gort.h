@@ -79,7 +79,7 @@ int gort_unlock_thread(void);   /* live goroutines, main included */
  * -EINVAL here (in Go it blocks for ever); in select a NULL channel's case
  * is never ready, as a nil channel in Go. */
 typedef struct gort_chan gort_chan;
-int    gort_chan_make(gort_chan **out, size_t elem_size, size_t cap);  /* 0 or -ENOMEM/-EINVAL; elem_size may be 0 */
+int    gort_chan_make(gort_chan **out, size_t elem_size, size_t cap);  /* 0 or -ENOMEM/-EINVAL; elem_size 0 to 65536 */
 int    gort_chan_send(gort_chan *c, const void *elem);  /* 0; -EPIPE if closed, also when closed while blocked */
 int    gort_chan_recv(gort_chan *c, void *elem);        /* 1 got a value; 0 closed and drained (elem zeroed); elem may be NULL */
 int    gort_chan_trysend(gort_chan *c, const void *elem); /* as send, but -EAGAIN instead of blocking */
@@ -88,9 +88,10 @@ int    gort_chan_close(gort_chan *c);                   /* 0; -EPIPE if already 
 size_t gort_chan_len(gort_chan *c);
 size_t gort_chan_cap(gort_chan *c);
 void   gort_chan_free(gort_chan *c);                    /* once no goroutine can touch it; freeing one
-                                                           that goroutines wait on is fatal while the
-                                                           runtime runs (after gort_run returns, its
-                                                           waiters were abandoned: free it) */
+                                                           that goroutines of the running runtime, or
+                                                           threads, wait on is fatal (after gort_run
+                                                           returns, its goroutines were abandoned: free
+                                                           it). docs/API.md says exactly when. */
 
 enum { GORT_SEND = 1, GORT_RECV = 2 };
 typedef struct gort_case {
