@@ -399,17 +399,35 @@ GORT_API int gort_connect(int fd, const struct sockaddr *addr, socklen_t len) {
 /* ---- close, wait, deadlines -------------------------------------------------------- */
 
 GORT_API int gort_close(int fd) {
-    pollDesc *pd = getg() ? gort__pd_get(fd) : NULL;
-    if (pd == NULL)
+    /* A thread that is not a goroutine may close too, while the runtime
+     * runs: goroutines waiting on fd must still be woken. */
+    bool foreign = getg() == NULL;
+    pollDesc *pd = NULL;
+    if (!foreign || gort__foreign_enter())
+        pd = gort__pd_get(fd);
+    else
+        foreign = false;   /* no runtime: nothing waits */
+    if (pd == NULL) {
+        if (foreign)
+            gort__foreign_exit();
         return close(fd) < 0 ? -errno : 0;
+    }
     gort__pd_closing(pd);
     /* Calls in progress see closing and leave (a blocking call on a
      * regular file finishes first). */
-    for (int i = 0; load_acq(&pd->refs) != 0; i++)
-        i < 100 ? gort__procyield(10) : gort_yield();
+    for (int i = 0; load_acq(&pd->refs) != 0; i++) {
+        if (i < 100)
+            gort__procyield(10);
+        else if (foreign)
+            gort__osyield();
+        else
+            gort_yield();
+    }
     gort__pd_unregister(pd);
     int r = close(fd) < 0 ? -errno : 0;
     gort__pd_closed(pd);
+    if (foreign)
+        gort__foreign_exit();
     return r;
 }
 
