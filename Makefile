@@ -1,9 +1,13 @@
 # gort: the build is CMake's; these are shortcuts. `make help` lists them.
 PREFIX ?= /usr/local
 BUILD  := build
+# Ports of make httpd (also from the environment, as httpd itself reads
+# $PORT) and of make echo.
+PORT      ?= 8080
+ECHO_PORT ?= 7007
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build test demo primes pipeline bench install examples deps clean help
+.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help
 
 all: build                     ## configure and build the release into build/
 
@@ -31,8 +35,18 @@ pipeline: deps build           ## run examples/pipeline.c, a worker-pool pipelin
 	@test -x $(BUILD)/pipeline || { echo "make pipeline: no $(BUILD)/pipeline: examples/pipeline.c does not exist" >&2; exit 1; }
 	$(BUILD)/pipeline
 
-bench: deps build              ## benchmarks against their Go peers
-	scripts/deps.sh go
+echo: deps build               ## run examples/echo.c: an echo server and a client with 1000 connections
+	@test -x $(BUILD)/echo || { echo "make echo: no $(BUILD)/echo: examples/echo.c does not exist" >&2; exit 1; }
+	@$(BUILD)/echo $(ECHO_PORT) & server=$$!; \
+	$(BUILD)/echo client $(ECHO_PORT) 1000 100; status=$$?; \
+	kill $$server; wait $$server 2>/dev/null; exit $$status
+
+httpd: deps build              ## run examples/httpd.c, an HTTP/1.1 server on 127.0.0.1 (PORT=8080)
+	@test -x $(BUILD)/httpd || { echo "make httpd: no $(BUILD)/httpd: examples/httpd.c does not exist" >&2; exit 1; }
+	$(BUILD)/httpd $(PORT)
+
+bench: deps build              ## benchmarks against their Go peers (and nginx for httpd)
+	scripts/deps.sh bench
 	@test -f bench/run.sh || { echo "make bench: bench/run.sh does not exist" >&2; exit 1; }
 	bash bench/run.sh $(BUILD)
 

@@ -9,7 +9,12 @@
  *      blocks in read() on a pipe while the others keep counting; sysmon
  *      takes its P away and hands it to another M, born for the purpose if
  *      no idle one exists.
- *   4. The runtime's own counters (gort_read_stats).
+ *   4. A thousand goroutines parked in gort_read on a thousand sockets
+ *      hold no thread each: the netpoller (epoll) wakes each one when its
+ *      socket has data, and the thread count does not move.
+ *   5. Timers: a thousand sleeping goroutines, none woken early; a ticker;
+ *      a function timer; a stopped timer that never fires; a read deadline.
+ *   6. The runtime's own counters (gort_read_stats).
  *
  * GORT_DEBUG=mtrace=1 (set here unless GORT_DEBUG is already set) makes the
  * runtime print one line on stderr as each M starts: Go's M creation path
@@ -25,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,6 +39,9 @@
 #define SPIN_STEPS 100000000L       /* CPU-bound work per goroutine in part 2 */
 #define BLOCK_NS   (100 * 1000000L) /* how long the reader of part 3 stays blocked */
 #define MAXG       1024             /* gort's limit on Ps */
+#define NSOCK      1000             /* goroutines parked on sockets in part 4 */
+#define NSLEEP     1000             /* sleeping goroutines in part 5 */
+#define MS         1000000L
 
 static int failures;
 
@@ -237,10 +247,7 @@ static void writer(void *arg) {
 
     while (!__atomic_load_n(&sc.blocked, __ATOMIC_ACQUIRE))
         gort_yield();
-    /* gort_sleep is planned; until then, wait by yielding. */
-    int64_t until = gort_now() + BLOCK_NS;
-    while (gort_now() < until)
-        gort_yield();
+    gort_sleep(BLOCK_NS);
     gort_read_stats(&sc.during);
     CHECK(write(sc.fd[1], "x", 1) == 1, "write to the pipe failed");
     gort_wg_done(&sc.rw);
@@ -288,6 +295,193 @@ static void part_syscall(int n) {
     CHECK(sc.during.in_syscall == 1, "in_syscall is %d, not 1", sc.during.in_syscall);
 }
 
+/* ---- 4. goroutines parked on sockets -------------------------------------- */
+
+static struct {
+    int fd[NSOCK][2]; /* socketpairs: readers on [0], main writes on [1] */
+    int waiting;      /* atomic: readers about to call gort_read */
+    int bad;          /* atomic: readers that got the wrong answer */
+    gort_waitgroup wg;
+} ns;
+
+static void sock_reader(void *arg) {
+    int i = (int)(intptr_t)arg;
+    unsigned char b = 0;
+
+    __atomic_add_fetch(&ns.waiting, 1, __ATOMIC_RELAXED);
+    /* Nothing to read yet: the goroutine parks in the poller and its
+     * thread goes on to run the others. */
+    ssize_t n = gort_read(ns.fd[i][0], &b, 1);
+    if (n != 1 || b != (unsigned char)i)
+        __atomic_add_fetch(&ns.bad, 1, __ATOMIC_RELAXED);
+    gort_wg_done(&ns.wg);
+}
+
+static void part_netpoll(void) {
+    gort_stats s0, s1, s2;
+    int n;
+
+    for (n = 0; n < NSOCK; n++)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ns.fd[n]) < 0)
+            break;
+    if (n < NSOCK) {
+        CHECK(0, "socketpair: %s (after %d)", strerror(errno), n);
+        goto out;
+    }
+    gort_read_stats(&s0);
+    gort_wg_add(&ns.wg, n);
+    for (int i = 0; i < n; i++)
+        CHECK(gort_go(sock_reader, (void *)(intptr_t)i) > 0, "gort_go failed");
+    /* Let them all reach their read and park. */
+    while (__atomic_load_n(&ns.waiting, __ATOMIC_RELAXED) < n)
+        gort_sleep(1 * MS);
+    gort_sleep(20 * MS);
+    gort_read_stats(&s1);
+
+    int64_t t0 = gort_now();
+    for (int i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)i;
+        CHECK(gort_write(ns.fd[i][1], &b, 1) == 1, "write to socket %d failed", i);
+    }
+    gort_wg_wait(&ns.wg);
+    int64_t t1 = gort_now();
+    gort_read_stats(&s2);
+
+    printf("4. netpoll: %d goroutines parked in gort_read on %d sockets (goroutines=%lld)\n", n, n,
+           (long long)s1.goroutines);
+    printf("   threads %d before, %d while they waited (in_syscall=%d: no thread held for them)\n",
+           s0.threads, s1.threads, s1.in_syscall);
+    printf("   a byte written to each socket woke all %d in %.1f ms; threads %d after\n", n,
+           ms(t1 - t0), s2.threads);
+    CHECK(s1.goroutines >= n + 1, "only %lld goroutines alive while %d should be parked",
+          (long long)s1.goroutines, n);
+    CHECK(s1.threads <= s0.threads + s1.procs,
+          "threads went from %d to %d with goroutines parked on sockets", s0.threads, s1.threads);
+    CHECK(s1.in_syscall == 0, "in_syscall is %d while goroutines wait on sockets", s1.in_syscall);
+    CHECK(__atomic_load_n(&ns.bad, __ATOMIC_RELAXED) == 0, "%d readers got a wrong byte", ns.bad);
+out:
+    for (int i = 0; i < n; i++) {
+        gort_close(ns.fd[i][0]);
+        gort_close(ns.fd[i][1]);
+    }
+}
+
+/* ---- 5. timers ---------------------------------------------------------------- */
+
+static struct {
+    int64_t want[NSLEEP], late[NSLEEP];
+    gort_waitgroup wg;
+    int fired;         /* atomic: the function timer ran */
+    int stopped_fired; /* atomic: the stopped timer ran (it must not) */
+} tm;
+
+static void timed_sleeper(void *arg) {
+    int i = (int)(intptr_t)arg;
+    int64_t t0 = gort_now();
+
+    gort_sleep(tm.want[i]);
+    tm.late[i] = gort_now() - t0 - tm.want[i];
+    gort_wg_done(&tm.wg);
+}
+
+static void on_timer(void *arg) { __atomic_store_n((int *)arg, 1, __ATOMIC_RELAXED); }
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void part_timers(void) {
+    gort_stats s0, s1;
+
+    /* A thousand goroutines sleep 1 to 100 ms each. */
+    uint64_t x = 2463534242u;
+    for (int i = 0; i < NSLEEP; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        tm.want[i] = (int64_t)(1 + x % 100) * MS;
+    }
+    gort_read_stats(&s0);
+    int64_t t0 = gort_now();
+    gort_wg_add(&tm.wg, NSLEEP);
+    for (int i = 0; i < NSLEEP; i++)
+        CHECK(gort_go(timed_sleeper, (void *)(intptr_t)i) > 0, "gort_go failed");
+    gort_wg_wait(&tm.wg);
+    int64_t wall = gort_now() - t0;
+    gort_read_stats(&s1);
+    qsort(tm.late, NSLEEP, sizeof tm.late[0], cmp_i64);
+    printf(
+        "5. timers: %d goroutines slept 1 to 100 ms each: all done in %.1f ms, threads %d -> %d\n",
+        NSLEEP, ms(wall), s0.threads, s1.threads);
+    printf("   woken late by p50 %.0f us, p99 %.0f us, max %.0f us; woken early: %s\n",
+           (double)tm.late[NSLEEP / 2] / 1e3, (double)tm.late[NSLEEP * 99 / 100] / 1e3,
+           (double)tm.late[NSLEEP - 1] / 1e3, tm.late[0] < 0 ? "SOME" : "none");
+    CHECK(tm.late[0] >= 0, "a sleep ended %lld ns early", (long long)-tm.late[0]);
+    /* A spinning M may be born on the way (a timer added wakes an idle P),
+     * but a thread per sleeper, never. */
+    CHECK(s1.threads <= s0.threads + s1.procs, "threads went from %d to %d for sleeping goroutines",
+          s0.threads, s1.threads);
+
+    /* A ticker: every 10 ms, on a channel. */
+    gort_chan *ch;
+    gort_timer *tick;
+    int64_t ticks[5];
+    if (gort_chan_make(&ch, sizeof(int64_t), 1) < 0 ||
+        gort_timer_start(&tick, 10 * MS, 10 * MS, ch, NULL, NULL) < 0) {
+        CHECK(0, "cannot make a ticker");
+        return;
+    }
+    int64_t tstart = gort_now();
+    for (int i = 0; i < 5; i++)
+        CHECK(gort_chan_recv(ch, &ticks[i]) == 1, "the ticker's channel closed");
+    gort_timer_free(tick);
+    gort_chan_free(ch);
+    printf("   a 10 ms ticker ticked at");
+    for (int i = 0; i < 5; i++)
+        printf(" %.2f", ms(ticks[i] - tstart));
+    printf(" ms\n");
+    CHECK(ticks[0] - tstart >= 10 * MS, "the first tick came early");
+    for (int i = 1; i < 5; i++)
+        CHECK(ticks[i] - ticks[i - 1] > 5 * MS, "ticks %d and %d came %.2f ms apart", i - 1, i,
+              ms(ticks[i] - ticks[i - 1]));
+
+    /* A function timer (Go's time.AfterFunc), and one stopped before it fires. */
+    gort_timer *fn = NULL, *stopped = NULL;
+    CHECK(gort_timer_start(&fn, 5 * MS, 0, NULL, on_timer, &tm.fired) == 0, "gort_timer_start");
+    CHECK(gort_timer_start(&stopped, 30 * MS, 0, NULL, on_timer, &tm.stopped_fired) == 0,
+          "gort_timer_start");
+    int stop = gort_timer_stop(stopped);
+    gort_sleep(50 * MS);
+    int fired = __atomic_load_n(&tm.fired, __ATOMIC_RELAXED);
+    int sfired = __atomic_load_n(&tm.stopped_fired, __ATOMIC_RELAXED);
+    printf("   a 5 ms function timer %s; a 30 ms one, stopped at once (stop: %d), %s\n",
+           fired ? "ran its function" : "DID NOT RUN", stop,
+           sfired ? "FIRED ANYWAY" : "never fired");
+    CHECK(fired && stop == 1 && !sfired, "function timers misbehaved");
+    gort_timer_free(fn);
+    gort_timer_free(stopped);
+
+    /* A read deadline: the peer answers once, then falls silent, and the
+     * next gort_read gives up. */
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+        CHECK(0, "socketpair: %s", strerror(errno));
+        return;
+    }
+    char b;
+    CHECK(gort_write(sp[1], "x", 1) == 1 && gort_read(sp[0], &b, 1) == 1, "socketpair I/O");
+    int64_t d0 = gort_now();
+    gort_fd_set_deadline(sp[0], GORT_READ, d0 + 20 * MS);
+    ssize_t r = gort_read(sp[0], &b, 1);
+    int64_t d1 = gort_now();
+    printf("   gort_read on a socket gone silent, with a 20 ms deadline: \"%s\" after %.2f ms\n",
+           r < 0 ? strerror((int)-r) : "data?", ms(d1 - d0));
+    CHECK(r == -ETIMEDOUT && d1 - d0 >= 20 * MS, "the read deadline did not work (%zd)", r);
+    gort_close(sp[0]);
+    gort_close(sp[1]);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void main_goroutine(void *arg) {
@@ -301,6 +495,8 @@ static void main_goroutine(void *arg) {
     part_spawn();
     part_parallel(n);
     part_syscall(n);
+    part_netpoll();
+    part_timers();
 
     /* A goroutine counts until its exit, just after its gort_wg_done: give
      * the last ones a moment to finish on the other Ps. */
@@ -310,13 +506,18 @@ static void main_goroutine(void *arg) {
 
     gort_stats s;
     gort_read_stats(&s);
-    print_stats("4. stats:", &s);
+    print_stats("6. stats:", &s);
     CHECK(s.goroutines == 1, "%lld goroutines alive at the end, not 1 (main)",
           (long long)s.goroutines);
 }
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep order with the runtime's stderr lines */
+    struct rlimit rl;                 /* two descriptors per socket of part 4 */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     setenv("GORT_DEBUG", "mtrace=1", 0);
 
     int err = gort_run(NULL, main_goroutine, NULL);

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing gort needs, only when it is missing:
-# cmake, gcc, make, pkg-config; with the argument `go`, also golang-go (the Go
-# peers of the benchmarks). Uses apt-get, and only as root. A missing Go is
-# reported but not fatal: bench/run.sh says which peers it could not run.
+# cmake, gcc, make, pkg-config. With the argument `go`, also golang-go (the Go
+# peers of the benchmarks); with `bench` (make bench), Go and what the httpd
+# benchmark and the network examples use: wrk, nginx and curl. Uses apt-get,
+# and only as root. A missing benchmark tool is reported but not fatal:
+# bench/run.sh says which peers it could not run.
 set -euo pipefail
 
-want_go=0
+want_go=0 want_bench=0
 for arg in "$@"; do
     case "$arg" in
         go) want_go=1 ;;
-        *) echo "usage: $0 [go]" >&2; exit 2 ;;
+        bench) want_go=1 want_bench=1 ;;
+        *) echo "usage: $0 [go|bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -21,6 +24,12 @@ need make       make
 need pkg-config pkg-config
 core=${#missing[@]}
 [ "$want_go" = 1 ] && need go golang-go
+if [ "$want_bench" = 1 ]; then
+    need wrk wrk
+    need curl curl
+    # Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -37,7 +46,7 @@ install() {
 }
 
 if [ "$core" -gt 0 ]; then
-    install "${missing[@]}"          # the build tools (and Go if wanted)
+    install "${missing[@]}"          # the build tools (and the benchmark tools if wanted)
 elif ! install "${missing[@]}"; then
-    echo "deps: continuing without Go; the Go peers of the benchmarks will not run" >&2
+    echo "deps: continuing without ${missing[*]}; bench/run.sh leaves out what needs them" >&2
 fi
