@@ -883,6 +883,50 @@ TEST(fd_stale_waiter_woken_while_new_file_parks) {
         test_run_with(1, stale_waiter_main, &how);
 }
 
+/* gort_close on one goroutine while others make new descriptors: the
+ * number close(2) frees may come straight back from socketpair(2) on
+ * another thread, and the new file must work at once (no -EBADF from the
+ * closing still in progress, no event lost to its generation change). */
+typedef struct {
+    int iters;
+    atomic_int *ebadf;
+    gort_waitgroup *wg;
+} churn_arg;
+
+static void churner(void *arg) {
+    churn_arg *a = arg;
+    char c;
+    for (int i = 0; i < a->iters; i++) {
+        int sv[2];
+        mksocketpair(sv);
+        ssize_t w = gort_write(sv[0], "x", 1), r = w == 1 ? gort_read(sv[1], &c, 1) : 1;
+        if (w == -EBADF || r == -EBADF)
+            atomic_fetch_add(a->ebadf, 1);
+        CHECK(w == 1 || w == -EBADF);
+        CHECK(r == 1 || r == -EBADF);
+        CHECK_EQ(gort_close(sv[0]), 0);
+        CHECK_EQ(gort_close(sv[1]), 0);
+    }
+    gort_wg_done(a->wg);
+}
+
+static void close_churn_main(void *arg) {
+    (void)arg;
+    enum { C = 4 };
+    atomic_int ebadf = 0;
+    gort_waitgroup wg = { 0 };
+    churn_arg a = { (int)test_scale(20000, 5000, 2000), &ebadf, &wg };
+    gort_wg_add(&wg, C);
+    for (int i = 0; i < C; i++)
+        CHECK(gort_go(churner, &a) > 0);
+    gort_wg_wait(&wg);
+    if (atomic_load(&ebadf))
+        fprintf(stderr, "%d calls on fresh descriptors failed with -EBADF\n", atomic_load(&ebadf));
+    CHECK_EQ(atomic_load(&ebadf), 0);
+}
+
+TEST(fd_gort_close_races_new_descriptors) { test_run_with(4, close_churn_main, NULL); }
+
 /* ---- TCP on loopback -------------------------------------------------------------- */
 
 static void refused_main(void *arg) {

@@ -121,9 +121,11 @@ static void sleep_zero_main(void *arg) {
         atomic_store(&yield_ran, 0);
         CHECK(gort_go(yield_marker, NULL) > 0);
         int64_t before = gort_now();
-        gort_sleep(durations[i]);
-        /* One P: the only way back to main was through the scheduler,
-         * which ran the marker first. */
+        /* One P and no preemption: the marker only runs if main goes
+         * through the scheduler (usually at once; the scheduler may pick
+         * main again from the global queue now and then). */
+        for (int k = 0; k < 1000 && atomic_load(&yield_ran) == 0; k++)
+            gort_sleep(durations[i]);
         CHECK_EQ(atomic_load(&yield_ran), 1);
         CHECK(gort_now() - before < 10 * SEC); /* did not sleep for real */
     }
@@ -409,24 +411,26 @@ TEST(timer_function) {
 static atomic_int chain_left;
 static gort_timer *chain_timers[11];
 static gort_chan *chain_done;
+static gort_waitgroup chain_wg; /* each function has stored its timer */
 
 static void chain_fn(void *arg) {
     (void)arg;
     int i = atomic_fetch_sub(&chain_left, 1) - 1;
-    if (i == 0) {
+    if (i == 0)
         CHECK_EQ(gort_chan_send(chain_done, NULL), 0);
-        return;
-    }
-    CHECK_EQ(gort_timer_start(&chain_timers[i], 0, 0, NULL, chain_fn, NULL), 0);
+    else
+        CHECK_EQ(gort_timer_start(&chain_timers[i], 0, 0, NULL, chain_fn, NULL), 0);
+    gort_wg_done(&chain_wg);
 }
 
 static void chain_main(void *arg) {
     (void)arg;
     atomic_store(&chain_left, 10);
     chain_done = test_mkchan(0, 0);
+    gort_wg_add(&chain_wg, 10);
     CHECK_EQ(gort_timer_start(&chain_timers[10], 0, 0, NULL, chain_fn, NULL), 0);
     CHECK_EQ(gort_chan_recv(chain_done, NULL), 1);
-    test_wait_until_only_main();
+    gort_wg_wait(&chain_wg);
     for (int i = 1; i <= 10; i++) {
         CHECK_EQ(gort_timer_stop(chain_timers[i]), 0);
         gort_timer_free(chain_timers[i]);
@@ -921,10 +925,12 @@ enum { SHRINK_N = 64 };
 static gort_timer *shrink_timers[2 * SHRINK_N];
 static gort_chan *shrink_chan;
 
+static gort_waitgroup shrink_wg;
+
 static void shrink_starter(void *arg) {
     int i = (int)(intptr_t)arg;
     CHECK_EQ(gort_timer_start(&shrink_timers[i], 20 * MS, 0, shrink_chan, NULL, NULL), 0);
-    gort_yield();
+    gort_wg_done(&shrink_wg);
 }
 
 static void shrink_main(void *arg) {
@@ -934,9 +940,10 @@ static void shrink_main(void *arg) {
     /* Started here and from goroutines spread over the 4 Ps. */
     for (int i = 0; i < SHRINK_N; i++)
         CHECK_EQ(gort_timer_start(&shrink_timers[i], 20 * MS, 0, shrink_chan, NULL, NULL), 0);
+    gort_wg_add(&shrink_wg, SHRINK_N);
     for (int i = SHRINK_N; i < 2 * SHRINK_N; i++)
         CHECK(gort_go(shrink_starter, (void *)(intptr_t)i) > 0);
-    test_wait_until_only_main();
+    gort_wg_wait(&shrink_wg);
     CHECK_EQ(gort_maxprocs(1), 4);
     for (int i = 0; i < 2 * SHRINK_N; i++)
         CHECK(recv_time(shrink_chan) >= start + 20 * MS);
