@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing gort needs, only when it is missing:
-# cmake, gcc, make, pkg-config. With the argument `go`, also golang-go (the Go
+# cmake, gcc, make, pkg-config, and libssl-dev (OpenSSL's headers and
+# libraries: tests/test_tls.c drives TLS through gort_fd_wait). With the argument `go`, also golang-go (the Go
 # peers of the benchmarks); with `bench` (make bench), Go and what the httpd
 # benchmark and the network examples use: wrk, nginx and curl. Uses apt-get,
 # and only as root. A missing benchmark tool is reported but not fatal:
@@ -16,12 +17,14 @@ for arg in "$@"; do
     esac
 done
 
-missing=()   # Debian packages whose command is absent
+missing=()   # Debian packages whose command (or header) is absent
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_header() { [ -f "/usr/include/$1" ] || missing+=("$2"); }
 need cmake      cmake
 need gcc        gcc
 need make       make
 need pkg-config pkg-config
+need_header openssl/ssl.h libssl-dev
 core=${#missing[@]}
 [ "$want_go" = 1 ] && need go golang-go
 if [ "$want_bench" = 1 ]; then
@@ -46,7 +49,7 @@ install() {
 }
 
 if [ "$core" -gt 0 ]; then
-    install "${missing[@]}"          # the build tools (and the benchmark tools if wanted)
+    install "${missing[@]}"          # the build tools and libraries (and the benchmark tools if wanted)
 elif ! install "${missing[@]}"; then
     echo "deps: continuing without ${missing[*]}; bench/run.sh leaves out what needs them" >&2
 fi
