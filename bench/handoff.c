@@ -17,7 +17,8 @@
  *                     and every M; sampled every ms by a goroutine, and by
  *                     each sleeper as its call returns), median of rounds
  *
- * The computation lasts about a second, the sleepers at least 500 ms.
+ * The computation is calibrated at start to last about ALONE_MS alone, so
+ * that it outlasts the sleepers (at least 500 ms) on any machine.
  *
  * Go peer: bench/go/handoff/main.go (syscall.Syscall(SYS_NANOSLEEP), the
  * thread count from /proc/self/status).
@@ -29,18 +30,19 @@
 
 #include "bench.h"
 
-#define NCPU   2
-#define B      50
-#define CALLS  5
-#define CALLNS (100 * 1000000L)
-#define CHUNK  100000 /* xorshift steps between yields: ~0.7 ms */
-#define WORK   1400   /* chunks per CPU-bound goroutine: ~1 s */
-#define REPS   5
+#define NCPU     2
+#define B        50
+#define CALLS    5
+#define CALLNS   (100 * 1000000L)
+#define CHUNK    100000 /* xorshift steps between yields: 0.1 to 1 ms */
+#define ALONE_MS 1000   /* what the computation lasts alone */
+#define REPS     5
 
 static gort_waitgroup cpu_wg, sleep_wg;
 static int stop_sampler;             /* atomic */
 static int peak;                     /* atomic: the most threads seen this round */
 static volatile uint64_t sink[NCPU]; /* read, so that the work is done */
+static int work;                     /* chunks per CPU-bound goroutine */
 static int failed;
 
 static void see_threads(void) {
@@ -52,15 +54,20 @@ static void see_threads(void) {
         ;
 }
 
+static uint64_t chunk(uint64_t x) {
+    for (int k = 0; k < CHUNK; k++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    return x;
+}
+
 static void cpu(void *arg) {
     int i = (int)(intptr_t)arg;
     uint64_t x = 88172645463325252ull + (uint64_t)i;
-    for (int c = 0; c < WORK; c++) {
-        for (int k = 0; k < CHUNK; k++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-        }
+    for (int c = 0; c < work; c++) {
+        x = chunk(x);
         gort_yield();
     }
     sink[i] = x;
@@ -117,6 +124,20 @@ static double alone[REPS], beside[REPS], threads[REPS];
 
 static void bench_main(void *arg) {
     (void)arg;
+    /* Calibrate: the best of 5 timings of 20 chunks. */
+    int64_t best = INT64_MAX;
+    for (int k = 0; k < 5; k++) {
+        int64_t t0 = gort_now();
+        uint64_t x = (uint64_t)k + 1;
+        for (int c = 0; c < 20; c++)
+            x = chunk(x);
+        sink[0] = x;
+        if (gort_now() - t0 < best)
+            best = gort_now() - t0;
+    }
+    work = (int)(ALONE_MS * 1000000.0 * 20 / (double)best);
+    fprintf(stderr, "handoff: %d chunks of %d steps (%.2f ms each) per goroutine\n", work, CHUNK,
+            (double)best / 20 / 1e6);
     for (int r = 0; r < REPS && !failed; r++) {
         int t0, t1;
         alone[r] = round_ms(0, &t0);

@@ -1,8 +1,8 @@
 // handoff: Go peer of bench/handoff.c.
 //
 // With GOMAXPROCS(2), 2 goroutines each do the same fixed computation
-// (work chunks of xorshift steps, runtime.Gosched after each chunk, as the C
-// side yields), alone and then beside b = 50 goroutines that each make 5
+// (chunks of xorshift steps, runtime.Gosched after each chunk, as the C side
+// yields; as many chunks as last aloneMS alone, calibrated at start), alone and then beside b = 50 goroutines that each make 5
 // blocking nanosleep(100 ms) system calls (syscall.Syscall(SYS_NANOSLEEP),
 // which enters and exits the system call as the C side's bracket does;
 // time.Sleep would park the goroutine instead). Results: the median time
@@ -27,19 +27,20 @@ import (
 )
 
 const (
-	ncpu   = 2
-	b      = 50
-	calls  = 5
-	callNS = 100 * 1000000
-	chunk  = 100000
-	work   = 1400
-	reps   = 5
+	ncpu    = 2
+	b       = 50
+	calls   = 5
+	callNS  = 100 * 1000000
+	chunk   = 100000
+	aloneMS = 1000
+	reps    = 5
 )
 
 var (
 	peak        int64
 	stopSampler int32
 	sink        [ncpu]uint64
+	work        int // chunks per CPU-bound goroutine
 	buf         = make([]byte, 4096)
 	bufMu       sync.Mutex
 )
@@ -75,14 +76,19 @@ func seeThreads() {
 	}
 }
 
+func steps(x uint64) uint64 {
+	for k := 0; k < chunk; k++ {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
+
 func cpu(i int, wg *sync.WaitGroup) {
 	x := uint64(88172645463325252) + uint64(i)
 	for c := 0; c < work; c++ {
-		for k := 0; k < chunk; k++ {
-			x ^= x << 13
-			x ^= x >> 7
-			x ^= x << 17
-		}
+		x = steps(x)
 		runtime.Gosched()
 	}
 	sink[i] = x
@@ -141,6 +147,21 @@ func median(v []float64) float64 {
 
 func main() {
 	runtime.GOMAXPROCS(ncpu)
+	best := time.Duration(1 << 62)
+	for k := 0; k < 5; k++ {
+		t0 := time.Now()
+		x := uint64(k + 1)
+		for c := 0; c < 20; c++ {
+			x = steps(x)
+		}
+		sink[0] = x
+		if d := time.Since(t0); d < best {
+			best = d
+		}
+	}
+	work = int(aloneMS * 1e6 * 20 / float64(best.Nanoseconds()))
+	fmt.Fprintf(os.Stderr, "handoff (Go): %d chunks of %d steps (%.2f ms each) per goroutine\n",
+		work, chunk, float64(best.Nanoseconds())/20/1e6)
 	var alone, beside, thr []float64
 	for r := 0; r < reps; r++ {
 		a, t0 := round(false)
