@@ -222,6 +222,8 @@ static int chanwait(gort_chan *c, waitq *q, void *ep, bool block, waitReason rea
         gort__unlock(&c->lock);
         gort__notesleep(&n);
     }
+    if (mysg.freechan)
+        gort__chan_received_after(c);   /* gort_after's value: c is ours */
     return mysg.success ? 1 : 0;
 }
 
@@ -341,14 +343,13 @@ static int chanrecv(gort_chan *c, void *ep, bool block) {
     }
     if (c->qcount > 0) {
         gort__chan_buftake(c, ep);
+        bool after = gort__chan_isafter(c);
         gort__unlock(&c->lock);
-        gort__chan_received(c);
+        if (after)
+            gort__chan_received_after(c);
         return 1;
     }
-    int r = chanwait(c, &c->recvq, ep, block, waitReasonChanReceive);
-    if (r == 1)
-        gort__chan_received(c);
-    return r;
+    return chanwait(c, &c->recvq, ep, block, waitReasonChanReceive);
 }
 
 /* ---- gort_after's channels -------------------------------------------------- */
@@ -389,6 +390,25 @@ int gort__chan_make_after(gort_chan **out) {
 }
 
 timer *gort__chan_timer(gort_chan *c) { return &c->after->t; }
+
+/* The timer of a gort_after channel fired (on the scheduler): the value
+ * goes to a waiting receiver, marked so that the receiver frees the
+ * channel once awake (the one place a woken receiver may touch it), or
+ * into the buffer. Nothing here touches c once it is unlocked. */
+void gort__chan_after_fire(gort_chan *c, int64_t now) {
+    gort__chanlock(c);
+    sudog *sg = gort__waitq_dequeue(c, &c->recvq);
+    if (sg) {
+        gort__chan_sendto(c, sg, &now);
+        sg->freechan = true;
+        gort__unlock(&c->lock);
+        gort__sudog_ready(sg);
+        return;
+    }
+    if (!c->closed && c->qcount < c->dataqsiz)
+        gort__chan_bufput(c, &now);
+    gort__unlock(&c->lock);
+}
 
 /* Its one value was received: the channel goes, unless somebody else
  * waits on it too (then shutdown frees it). Its timer fired before the

@@ -79,14 +79,17 @@ void   gort__chan_reap(gort_chan *c);
  * the ones never received are freed when gort_run returns. */
 int    gort__chan_make_after(gort_chan **out);
 timer *gort__chan_timer(gort_chan *c);
+void   gort__chan_after_fire(gort_chan *c, int64_t now);
 void   gort__chan_received_after(gort_chan *c);
 void   gort__afterchans_free(void);
 
-/* A receive on c took a value: if c is a gort_after channel, it goes.
- * Only channels of capacity 1 look at the cold line. */
-static inline void gort__chan_received(gort_chan *c) {
-    if (unlikely(c->dataqsiz == 1) && unlikely(c->after != NULL))
-        gort__chan_received_after(c);
+/* Is c a gort_after channel? Asked with c->lock held by a receiver that
+ * takes the value from the buffer (only it may free c afterwards). Only
+ * channels of capacity 1 look at the cold line. A receiver woken with the
+ * value learns it from its sudog (freechan) instead: once woken, it must
+ * not touch a channel that is not its to free. */
+static inline bool gort__chan_isafter(gort_chan *c) {
+    return unlikely(c->dataqsiz == 1) && unlikely(c->after != NULL);
 }
 
 /* Locks c, and drops waiters an ended run left behind (see struct

@@ -537,6 +537,7 @@ struct sudog {
     uint32_t   ticket;       /* sema: 1 = handed off directly */
     bool       isSelect;
     bool       success;      /* chan: woken by a value (true) or close (false) */
+    bool       freechan;     /* chan: the value came from gort_after: free the channel */
     note      *osnote;       /* set when the waiter is a thread, not a G */
 };
 

@@ -568,6 +568,10 @@ static G *gosched_m(M *mp, G *gp) {
         gort__unlock(&gort__sched.lock);
         return NULL;
     }
+    /* A slice that ends here ends before the yielder queues itself: what
+     * it readied (runnext) still runs before it, as a yield promises. */
+    if (unlikely(load_relaxed(&mp->p->preempt)))
+        endslice(mp->p);
     gort__runqput(mp->p, gp, false);
     return NULL;
 }

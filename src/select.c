@@ -143,11 +143,13 @@ static int selpoll(const selset *s) {
         gort_case *cas = &s->cases[casi];
         gort_chan *c = cas->chan;
         sudog *sg = NULL;
+        bool after = false;
         if (cas->op == GORT_RECV) {
             if ((sg = gort__waitq_dequeue(c, &c->sendq)) != NULL) {
                 gort__chan_recvfrom(c, sg, cas->elem);
             } else if (c->qcount > 0) {
                 gort__chan_buftake(c, cas->elem);
+                after = gort__chan_isafter(c);
             } else if (c->closed) {
                 elemclr(c, cas->elem);
                 selunlock(s, NULL);
@@ -172,8 +174,8 @@ static int selpoll(const selset *s) {
         selunlock(s, NULL);
         if (sg)
             gort__sudog_ready(sg);
-        if (cas->op == GORT_RECV)
-            gort__chan_received(c);
+        if (after)
+            gort__chan_received_after(c);   /* gort_after's value: c is ours */
         return casi;
     }
     return -EAGAIN;
@@ -229,8 +231,8 @@ static int seldequeue(const selset *s, G *gp) {
     if (s->cases[casi].op == GORT_SEND)
         return fired->success ? casi : -EPIPE;
     s->cases[casi].ok = fired->success ? 1 : 0;
-    if (fired->success)
-        gort__chan_received(s->cases[casi].chan);
+    if (fired->freechan)
+        gort__chan_received_after(s->cases[casi].chan);   /* c is ours */
     return casi;
 }
 

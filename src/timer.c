@@ -118,11 +118,12 @@ int gort__addtimer(timer *t) {
     if (t->when <= 0)
         t->when = 1;
     P *pp = timerp();
+    int64_t when = t->when;   /* once unlocked, t may fire and be gone */
     gort__lock(&pp->timerslock);
     int err = heappush(pp, t);
     gort__unlock(&pp->timerslock);
     if (err == 0)
-        gort__wakenetpoller(t->when);
+        gort__wakenetpoller(when);
     return err;
 }
 
@@ -174,6 +175,15 @@ int64_t gort__runtimers(P *pp, int64_t now) {
         void (*f)(void *, uintptr_t) = t->f;
         void *arg = t->arg;
         uintptr_t seq = t->seq;
+        /* Only a timer whose owner waits for its function to finish
+         * (gort_timer_stop and _free) is touched once the function has
+         * run: any other may be gone by then (gort_after's channel frees
+         * itself, timer and all, once its value is received). firing is
+         * set before heapremove's release store of t->pp, so a stopper
+         * that sees the timer out of its heap sees it firing. */
+        bool waitable = t->waitable;
+        if (waitable)
+            store_relaxed(&t->firing, 1);
         if (t->period > 0) {
             /* Periodic: the next tick, skipping the ones already missed
              * (as Go's runOneTimer). */
@@ -186,13 +196,6 @@ int64_t gort__runtimers(P *pp, int64_t now) {
         } else {
             heapremove(pp, t);
         }
-        /* Only a timer whose owner waits for its function to finish
-         * (gort_timer_stop and _free) is touched once the function has
-         * run: any other may be gone by then (gort_after's channel frees
-         * itself, timer and all, once its value is received). */
-        bool waitable = t->waitable;
-        if (waitable)
-            store_relaxed(&t->firing, 1);
         gort__unlock(&pp->timerslock);
         f(arg, seq);
         if (waitable)
@@ -344,13 +347,16 @@ GORT_API int gort_timer_start(gort_timer **out, int64_t ns, int64_t period, gort
     int64_t now = gort__nanotime();
     gt->t.when = ns <= 0 ? now : (ns > INT64_MAX - now ? INT64_MAX : now + ns);
     gt->t.period = period;
+    /* *out is set before the timer can fire: its function may run at once
+     * and look at the variable (a function timer that stops itself). */
+    *out = gt;
     int err = gort__addtimer(&gt->t);
     texit(foreign);
     if (err < 0) {
+        *out = NULL;
         free(gt);
         return err;
     }
-    *out = gt;
     return 0;
 }
 
@@ -420,9 +426,7 @@ GORT_API void gort_timer_free(gort_timer *gt) {
  * received (see chan.c's autofree). */
 static void afterTime(void *arg, uintptr_t seq) {
     (void)seq;
-    gort_chan *c = arg;
-    int64_t now = gort__nanotime();
-    gort_chan_trysend(c, &now);
+    gort__chan_after_fire(arg, gort__nanotime());
 }
 
 GORT_API int gort_after(gort_chan **out, int64_t ns) {
@@ -440,11 +444,12 @@ GORT_API int gort_after(gort_chan **out, int64_t ns) {
         t->when = ns <= 0 ? now : (ns > INT64_MAX - now ? INT64_MAX : now + ns);
         t->f = afterTime;
         t->arg = c;
+        *out = c;
         err = gort__addtimer(t);
-        if (err < 0)
+        if (err < 0) {
+            *out = NULL;
             gort_chan_free(c);
-        else
-            *out = c;
+        }
     }
     texit(foreign);
     return err;
