@@ -72,8 +72,13 @@ TEST(foreign_go_across_start_and_stop) {
 
 static void resizer(void *arg) {
     (void)arg;
-    for (int i = 0;; i++)
+    for (int i = 0;; i++) {
         gort_maxprocs(1 + i % 2);   /* abandoned at shutdown, never returns */
+        /* A stop-the-world that does not have to wait never parks: without
+         * preemption, a loop of them would keep its P, and main, queued
+         * behind it, would never run to return. */
+        gort_yield();
+    }
 }
 
 static void busy(void *arg) {
