@@ -13,7 +13,8 @@
  *      hold no thread each: the netpoller (epoll) wakes each one when its
  *      socket has data, and the thread count does not move.
  *   5. Timers: a thousand sleeping goroutines, none woken early; a ticker;
- *      a function timer; a stopped timer that never fires; a read deadline.
+ *      a select with a timeout (gort_after); a function timer; a stopped
+ *      timer that never fires; a read deadline.
  *   6. The runtime's own counters (gort_read_stats).
  *
  * GORT_DEBUG=mtrace=1 (set here unless GORT_DEBUG is already set) makes the
@@ -446,6 +447,21 @@ static void part_timers(void) {
         CHECK(ticks[i] - ticks[i - 1] > 5 * MS, "ticks %d and %d came %.2f ms apart", i - 1, i,
               ms(ticks[i] - ticks[i - 1]));
 
+    /* A select with a timeout: Go's select { case <-c: case <-time.After(d): }
+     * on a channel nobody sends to. */
+    gort_chan *quiet, *after;
+    int64_t s0ns = gort_now(), fired_at = 0;
+    if (gort_chan_make(&quiet, sizeof(int), 0) == 0 && gort_after(&after, 15 * MS) == 0) {
+        gort_case cases[2] = { { quiet, GORT_RECV, NULL, 0 }, { after, GORT_RECV, &fired_at, 0 } };
+        int which = gort_select(cases, 2, 1);
+        printf("   select on a silent channel and gort_after(15 ms): case %d (%s) after %.2f ms\n",
+               which, which == 1 ? "the timeout" : "?", ms(fired_at - s0ns));
+        CHECK(which == 1 && fired_at - s0ns >= 15 * MS, "the select timeout misbehaved");
+        gort_chan_free(quiet);
+    } else {
+        CHECK(0, "cannot make the select's channels");
+    }
+
     /* A function timer (Go's time.AfterFunc), and one stopped before it fires. */
     gort_timer *fn = NULL, *stopped = NULL;
     CHECK(gort_timer_start(&fn, 5 * MS, 0, NULL, on_timer, &tm.fired) == 0, "gort_timer_start");
@@ -462,20 +478,19 @@ static void part_timers(void) {
     gort_timer_free(fn);
     gort_timer_free(stopped);
 
-    /* A read deadline: the peer answers once, then falls silent, and the
-     * next gort_read gives up. */
+    /* A read deadline (Go's SetReadDeadline): gort_read on a silent
+     * socket gives up. */
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
         CHECK(0, "socketpair: %s", strerror(errno));
         return;
     }
     char b;
-    CHECK(gort_write(sp[1], "x", 1) == 1 && gort_read(sp[0], &b, 1) == 1, "socketpair I/O");
     int64_t d0 = gort_now();
     gort_fd_set_deadline(sp[0], GORT_READ, d0 + 20 * MS);
     ssize_t r = gort_read(sp[0], &b, 1);
     int64_t d1 = gort_now();
-    printf("   gort_read on a socket gone silent, with a 20 ms deadline: \"%s\" after %.2f ms\n",
+    printf("   gort_read on a silent socket with a 20 ms deadline: \"%s\" after %.2f ms\n",
            r < 0 ? strerror((int)-r) : "data?", ms(d1 - d0));
     CHECK(r == -ETIMEDOUT && d1 - d0 >= 20 * MS, "the read deadline did not work (%zd)", r);
     gort_close(sp[0]);
