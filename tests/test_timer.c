@@ -1115,3 +1115,130 @@ TEST(pending_timer_is_not_deadlock) {
     CHECK(strstr(err, "deadlock") == NULL);
     free(err);
 }
+
+/* ---- gort_after ------------------------------------------------------------------------ */
+
+/* Each gort_after channel receives one int64_t, not early; it frees itself
+ * once received (ASan's leak checker runs at exit). */
+static atomic_int after_bad;
+
+static void after_receiver(void *arg) {
+    uint64_t seed = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull + 7;
+    for (int k = 0; k < 3; k++) {
+        int64_t d = (int64_t)(xorshift(&seed) % (3 * MS + 1)) - 100 * 1000; /* some <= 0 */
+        gort_chan *c = NULL;
+        int64_t start = gort_now();
+        CHECK_EQ(gort_after(&c, d), 0);
+        CHECK(c != NULL);
+        int64_t v = -1;
+        if (k == 1) {
+            while (gort_chan_tryrecv(c, &v) != 1)
+                gort_yield();
+        } else {
+            CHECK_EQ(gort_chan_recv(c, &v), 1);
+        }
+        int64_t now = gort_now();
+        if (v < start + (d > 0 ? d : 0) || now < v)
+            atomic_fetch_add(&after_bad, 1);
+        CHECK(v >= start + (d > 0 ? d : 0));
+        CHECK(now >= v);
+        /* c is gone: not touched again */
+    }
+}
+
+static void after_main(void *arg) {
+    int n = *(int *)arg;
+    for (int i = 0; i < n; i++)
+        CHECK(gort_go(after_receiver, (void *)(uintptr_t)(i + 1)) > 0);
+    test_wait_until_only_main();
+}
+
+TEST(after_fires_once_never_early_frees_itself) {
+    int n = (int)test_scale(2000, 500, 200);
+    test_run_with(1, after_main, &n);
+    test_run_with(4, after_main, &n);
+    CHECK_EQ(atomic_load(&after_bad), 0);
+}
+
+/* Go's timeout pattern: select on a channel that never becomes ready and
+ * on gort_after; and one where the data comes first, leaving the after
+ * channel unreceived (it stays until gort_run returns, then is freed). */
+static void after_select_main(void *arg) {
+    (void)arg;
+    gort_chan *never = test_mkchan(sizeof(int), 0);
+    for (int i = 0; i < 5; i++) {
+        gort_chan *timeout;
+        int64_t start = gort_now();
+        CHECK_EQ(gort_after(&timeout, 5 * MS), 0);
+        int x;
+        int64_t v = -1;
+        gort_case cs[2] = { test_rcase(never, &x), test_rcase(timeout, &v) };
+        CHECK_EQ(gort_select(cs, 2, 1), 1);
+        CHECK_EQ(cs[1].ok, 1);
+        CHECK(v >= start + 5 * MS);
+    }
+    gort_chan *data = test_mkchan(sizeof(int), 1);
+    for (int i = 0; i < 50; i++) {
+        gort_chan *timeout;
+        CHECK_EQ(gort_after(&timeout, i % 2 ? 3600 * SEC : 20 * MS), 0);
+        int x = i, y = -1;
+        CHECK_EQ(gort_chan_send(data, &x), 0);
+        int64_t v;
+        gort_case cs[2] = { test_rcase(data, &y), test_rcase(timeout, &v) };
+        CHECK_EQ(gort_select(cs, 2, 1), 0); /* data was ready first */
+        CHECK_EQ(y, i);
+        /* timeout abandoned, fired or not */
+    }
+    wait_timer(30 * MS); /* the short ones have fired into their channels */
+    gort_chan_free(data);
+    gort_chan_free(never);
+}
+
+TEST(after_select_timeout_and_abandoned) {
+    for (int run = 0; run < 3; run++)
+        test_run_with(1 + run, after_select_main, NULL);
+}
+
+static void *after_thread(void *arg) {
+    (void)arg;
+    gort_chan *c;
+    int64_t start = gort_now();
+    CHECK_EQ(gort_after(&c, 2 * MS), 0);
+    int64_t v = -1;
+    CHECK_EQ(gort_chan_recv(c, &v), 1); /* a plain thread blocks on it */
+    CHECK(v >= start + 2 * MS);
+    return NULL;
+}
+
+static void after_thread_main(void *arg) {
+    (void)arg;
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, after_thread, NULL), 0);
+    gort_syscall_enter();
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    gort_syscall_exit();
+    CHECK_EQ(gort_after(NULL, MS), -EINVAL);
+}
+
+TEST(after_from_plain_thread_and_errors) {
+    gort_chan *c = (gort_chan *)1;
+    CHECK_EQ(gort_after(&c, MS), -EPERM); /* no runtime */
+    CHECK(c == NULL);
+    test_run_with(2, after_thread_main, NULL);
+}
+
+/* Many gort_after channels pending when main returns: freed with the run,
+ * again and again. */
+static void after_pending_main(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 1000; i++) {
+        gort_chan *c;
+        CHECK_EQ(gort_after(&c, i % 2 ? 0 : 3600 * SEC), 0);
+    }
+    wait_timer(2 * MS);
+}
+
+TEST(after_pending_at_return) {
+    for (int run = 0; run < 5; run++)
+        test_run_with(1 + run % 2, after_pending_main, NULL);
+}
