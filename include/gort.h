@@ -200,7 +200,7 @@ void gort_timer_free(gort_timer *t);   /* stops it, then frees it */
  * non-blocking when gort first uses it. Other files (regular files) run
  * the call between syscall enter and exit. EINTR is retried; a result is
  * the count, 0 at end of file, or a negative errno (-ETIMEDOUT after a
- * deadline, -EBADF once gort_close has begun). gort's threads block
+ * deadline, -EBADF for a call waiting when gort_close begins). gort's threads block
  * SIGPIPE and socket writes use MSG_NOSIGNAL: a write to a closed peer
  * returns -EPIPE and the process lives. On a thread that is not a
  * goroutine the calls block that thread (poll(2)). */

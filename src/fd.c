@@ -58,14 +58,21 @@ static void eatsigpipe(void) {
 
 static ssize_t ret(ssize_t r) { return r >= 0 ? r : -errno; }
 
-/* Takes a reference on pd for one call; fails while gort_close runs. */
+/* Takes a reference on pd for one call. While gort_close runs, a new call
+ * waits for it to finish: the number may already belong to a new file
+ * (close(2) has returned and socket(2) handed it out again before the
+ * pollDesc was reset), and if it does not, the call gets the kernel's
+ * -EBADF. Calls already waiting when the close began get -EBADF from the
+ * poller. */
 static int pd_acquire(pollDesc *pd) {
-    xadd(&pd->refs, 1);
-    if (unlikely(load_acq(&pd->closing))) {
+    for (int i = 0;; i++) {
+        xadd(&pd->refs, 1);
+        if (likely(!load_acq(&pd->closing)))
+            return 0;
         xadd(&pd->refs, -1);
-        return -EBADF;
+        while (load_acq(&pd->closing))
+            i++ < 100 ? gort__procyield(10) : gort_yield();
     }
-    return 0;
 }
 
 static void pd_release(pollDesc *pd) { xadd(&pd->refs, -1); }
