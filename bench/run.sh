@@ -112,6 +112,9 @@ tools="$go_version"
 if [[ -n $nginx_cmd ]]; then tools+=", $("$nginx_cmd" -v 2>&1 | sed 's/^nginx version: //')"; fi
 if [[ $have_wrk -eq 1 ]]; then tools+=", $( (wrk -v 2>&1 || true) | awk "NR == 1 { print \$1, \$2 }")"; fi
 machine="machine: nproc $(nproc), ${model:-unknown CPU}, Linux $(uname -r), $tools, $cc_version"
+# Other jobs on the machine move the results: the load average before the
+# first run goes under the table with the one after the last.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- Running one program -------------------------------------------------
 
@@ -389,6 +392,8 @@ for row in "${rows[@]}"; do
     IFS='|' read -r label g o r t <<<"$row"
     printf "%-${width}s%-14s%-14s%-11s%s\n" "$label" "$g" "$o" "$r" "$t"
 done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+machine+="; load average $load_start before, $load_end after"
 echo "peer: Go, but nginx where the row says so"
 echo "$machine"
 for n in "${notes[@]+"${notes[@]}"}"; do
