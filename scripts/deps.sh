@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing gort needs, only when it is missing:
 # cmake, gcc, make, pkg-config, and libssl-dev (OpenSSL's headers and
-# libraries: tests/test_tls.c drives TLS through gort_fd_wait). With the argument `go`, also golang-go (the Go
-# peers of the benchmarks); with `bench` (make bench), Go and what the httpd
-# benchmark and the network examples use: wrk, nginx and curl. Uses apt-get,
-# and only as root. A missing benchmark tool is reported but not fatal:
-# bench/run.sh says which peers it could not run.
+# libraries: tests/test_tls.c drives TLS through gort_fd_wait). With the
+# argument `go`, also golang-go (the Go peers of the benchmarks); with
+# `bench` (make bench), Go and what the httpd benchmark and the network
+# examples use: wrk, nginx and curl. Uses apt-get, and only as root. A
+# missing benchmark tool is reported but not fatal: bench/run.sh says which
+# peers it could not run.
 set -euo pipefail
 
 want_go=0 want_bench=0
