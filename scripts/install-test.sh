@@ -58,7 +58,9 @@ for src in "$repo"/tests/test_*.c; do
         continue
     fi
     cp "$src" .
-    cc -O2 -o "$t" "$t.c" harness.c $(pkg-config --cflags --libs gort)
+    libs=()   # a test of gort beside another library links that library too
+    grep -q '^#include <openssl/' "$src" && libs=(-lssl -lcrypto)
+    cc -O2 -o "$t" "$t.c" harness.c $(pkg-config --cflags --libs gort) "${libs[@]}"
     ran=$((ran + 1))
     if out=$(LD_LIBRARY_PATH="$prefix/lib" "./$t" 2>&1); then
         echo "install-test: $t: $(tail -1 <<<"$out")"
