@@ -38,6 +38,7 @@ void gort__acquirep(P *pp) {
     mp->p = pp;
     pp->m = mp;
     store_relaxed(&pp->status, Prunning);
+    store_relaxed(&pp->handed, 0);
 }
 
 /* Disassociates the current M from its P and returns the P. */
@@ -73,6 +74,7 @@ P *gort__pidleget(void) {
     if (pp) {
         gort__sched.pidle = pp->link;
         xadd(&gort__sched.npidle, -1);
+        store_relaxed(&pp->handed, 1);   /* on its way to an M (timesleepuntil1) */
         if (load_relaxed(&gort__sched.sysmonwait))
             gort__sysmonwake_locked(true);
     }

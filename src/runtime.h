@@ -226,6 +226,7 @@ struct p {
     P         *link;         /* on sched.pidle */
     uint32_t   schedtick;    /* a new time slice began (relaxed: sysmon reads it) */
     uint32_t   preempt;      /* atomic; the slice is over (set by sysmon, see schedule1) */
+    uint32_t   handed;       /* atomic; off the idle list, not yet acquired */
     uint32_t   syscalltick;  /* incremented on every system call */
     M         *m;            /* back-link to the M holding it */
 
@@ -320,6 +321,7 @@ typedef struct schedt {
     note       sysmonnote;   /* sysmon sleeps here */
     bool       sysmonsleeping; /* sysmon is asleep on sysmonnote */
     uint32_t   sysmonwait;   /* atomic; ... in its all-Ps-idle sleep */
+    int32_t    sysmondelay;  /* atomic; sysmon's current poll interval (us) */
 
     int64_t    nforeign;     /* atomic; goroutines created by threads that are not Ms */
     int64_t    lastpoll;     /* atomic; when the network was last polled; 0: an M is
@@ -553,6 +555,7 @@ bool    gort__deltimer(timer *t);
 void    gort__timer_waitfire(timer *t);
 int64_t gort__runtimers(P *pp, int64_t now);
 int64_t gort__timesleepuntil(void);
+int64_t gort__timesleepuntil1(bool notrunning);
 void    gort__movetimers(P *pp, P *from);
 void    gort__timers_free(P *pp);
 

@@ -330,8 +330,10 @@ top:
         }
     }
 
-    /* Every P's timers bound the sleep (Go's checkTimersNoP). */
-    int64_t tw = gort__timesleepuntil();
+    /* The timers of every P that nobody runs bound the sleep (Go's
+     * checkTimersNoP; see timesleepuntil1 for why running Ps are left
+     * out). */
+    int64_t tw = gort__timesleepuntil1(true);
     if (tw != 0 && (pollUntil == 0 || tw < pollUntil))
         pollUntil = tw;
 
@@ -556,13 +558,19 @@ void gort__goready(G *gp) {
 }
 
 /* On g0: the yielding G goes to the tail of the local queue (Go's
- * goyield; Gosched uses the global queue, which costs a lock for no
- * fairness gain here: the 61-tick check and stealing still apply). */
+ * goyield), or, if goroutines wait on the global queue, behind them
+ * (Go's Gosched). */
 static G *gosched_m(M *mp, G *gp) {
     gort__casgstatus(gp, Grunning, Grunnable);
     mp->curg = NULL;
     gp->m = NULL;
-    if (mp->p == NULL) {
+    /* Go's Gosched queues the yielder globally, behind whatever waits
+     * there. gort does that only when something does wait there (one
+     * relaxed load): goroutines queued globally (made runnable by other
+     * threads, or coming back from system calls) then run before the
+     * yielder again, instead of once every 61 ticks. Otherwise the local
+     * tail does the same for no lock. */
+    if (mp->p == NULL || load_relaxed(&gort__sched.runqsize) != 0) {
         gort__lock(&gort__sched.lock);
         gort__globrunqput(gp);
         gort__unlock(&gort__sched.lock);

@@ -28,6 +28,17 @@ static void entersyscall(void) {
         gort__lock(&gort__sched.lock);
         gort__sysmonwake_locked(true);
         gort__unlock(&gort__sched.lock);
+    } else if (unlikely(load_relaxed(&gort__sched.sysmondelay) > 1000) &&
+               (!gort__runqempty(pp) || load_relaxed(&gort__sched.runqsize) != 0)) {
+        /* Goroutines wait (on this P or globally) while this call holds
+         * the P, and sysmon, backed off to a slow poll, would take two of
+         * its ticks (up to 20 ms) to hand it over. Go leans on preemption
+         * here; gort wakes sysmon back to its fast poll, so that a blocking
+         * call holds up waiting goroutines for tens of microseconds. Calls
+         * with nothing waiting pay nothing. */
+        gort__lock(&gort__sched.lock);
+        gort__sysmonwake_locked(false);
+        gort__unlock(&gort__sched.lock);
     }
     if (load_acq(&gort__sched.gcwaiting)) {
         gort__lock(&gort__sched.lock);

@@ -144,8 +144,12 @@ void gort__sysmon(void) {
             delay *= 2;
         if (delay > 10 * 1000)
             delay = 10 * 1000;
-        if (sysmonsleep(delay * 1000, false) && load_acq(&gort__sched.shutdown))
-            return;
+        store_relaxed(&gort__sched.sysmondelay, (int32_t)delay);
+        if (sysmonsleep(delay * 1000, false)) {
+            if (load_acq(&gort__sched.shutdown))
+                return;
+            idle = 0;   /* woken for a system call with work behind it */
+        }
         if (gort__debug_schedtrace <= 0 &&
             (load_relaxed(&gort__sched.gcwaiting) ||
              load_relaxed(&gort__sched.npidle) == (uint32_t)load_relaxed(&gort__gomaxprocs))) {

@@ -206,17 +206,28 @@ int64_t gort__runtimers(P *pp, int64_t now) {
     return load_acq(&pp->timer0when);
 }
 
-/* The earliest when over every P's heap, 0 if none (Go's timeSleepUntil). */
-int64_t gort__timesleepuntil(void) {
+/* The earliest when over every P's heap, 0 if none (Go's timeSleepUntil).
+ * With notrunning, the heaps of Ps that have an M are left out, running
+ * or on their way to one (taken off the idle list by startm and the like,
+ * not yet acquired): that M runs them at its next scheduling point, so an
+ * M about to wait in the poller need not wake for them. If it did, an
+ * overdue timer there would make it poll with a zero timeout again and
+ * again, holding the CPU that the M the P was handed to waits for. */
+int64_t gort__timesleepuntil1(bool notrunning) {
     int64_t next = 0;
     int32_t np = load_acq(&gort__gomaxprocs);
     for (int32_t i = 0; i < np; i++) {
-        int64_t w = load_acq(&gort__allp[i]->timer0when);
+        P *pp = gort__allp[i];
+        if (notrunning && (load_relaxed(&pp->status) == Prunning || load_relaxed(&pp->handed)))
+            continue;
+        int64_t w = load_acq(&pp->timer0when);
         if (w != 0 && (next == 0 || w < next))
             next = w;
     }
     return next;
 }
+
+int64_t gort__timesleepuntil(void) { return gort__timesleepuntil1(false); }
 
 /* A P is being destroyed (world stopped): its timers join pp's heap. */
 void gort__movetimers(P *pp, P *from) {
