@@ -45,12 +45,10 @@ void gort__acquirep(P *pp) {
 P *gort__releasep(void) {
     M *mp = getm();
     P *pp = mp->p;
-    if (pp == NULL)
-        gort__throw("releasep: no p");
-    if (pp->m != mp || load_relaxed(&pp->status) != Prunning)
-        gort__throw("releasep: invalid p state");
-    mp->p = NULL;
+    if (pp == NULL || pp->m != mp || load_relaxed(&pp->status) != Prunning)
+        gort__throw(pp ? "releasep: invalid p state" : "releasep: no p");
     pp->m = NULL;
+    mp->p = NULL;
     store_relaxed(&pp->status, Pidle);
     return pp;
 }

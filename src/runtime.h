@@ -106,20 +106,19 @@ enum {
 };
 
 /* Why a G is waiting (Go's waitReason), for messages and traces. */
+/* Each reason with the words Go prints for it, in one list so that the
+ * enum and the strings (sched.c) cannot drift apart. */
+#define WAITREASONS(X)                                                           \
+    X(Zero, "waiting") X(Semacquire, "semacquire") X(SyncMutexLock, "sync.Mutex.Lock")  \
+    X(SyncWaitGroupWait, "sync.WaitGroup.Wait") X(ChanReceive, "chan receive")       \
+    X(ChanSend, "chan send") X(Select, "select") X(SelectNoCases, "select (no cases)") \
+    X(Sleep, "sleep") X(IOWait, "IO wait") X(SyncCondWait, "sync.Cond.Wait")           \
+    X(SyncRWMutexLock, "sync.RWMutex.Lock") X(SyncRWMutexRLock, "sync.RWMutex.RLock")
+
 typedef enum {
-    waitReasonZero,
-    waitReasonSemacquire,
-    waitReasonSyncMutexLock,
-    waitReasonSyncWaitGroupWait,
-    waitReasonChanReceive,
-    waitReasonChanSend,
-    waitReasonSelect,
-    waitReasonSelectNoCases,
-    waitReasonSleep,
-    waitReasonIOWait,
-    waitReasonSyncCondWait,
-    waitReasonSyncRWMutexLock,
-    waitReasonSyncRWMutexRLock,
+#define WAITREASON_ENUM(name, str) waitReason##name,
+    WAITREASONS(WAITREASON_ENUM)
+#undef WAITREASON_ENUM
     waitReasonCount
 } waitReason;
 

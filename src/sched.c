@@ -657,19 +657,9 @@ void gort__incidlelocked(int32_t v) {
 
 static const char *waitreason_string(waitReason r) {
     static const char *const s[waitReasonCount] = {
-        [waitReasonZero] = "waiting",
-        [waitReasonSemacquire] = "semacquire",
-        [waitReasonSyncMutexLock] = "sync.Mutex.Lock",
-        [waitReasonSyncWaitGroupWait] = "sync.WaitGroup.Wait",
-        [waitReasonChanReceive] = "chan receive",
-        [waitReasonChanSend] = "chan send",
-        [waitReasonSelect] = "select",
-        [waitReasonSelectNoCases] = "select (no cases)",
-        [waitReasonSleep] = "sleep",
-        [waitReasonIOWait] = "IO wait",
-        [waitReasonSyncCondWait] = "sync.Cond.Wait",
-        [waitReasonSyncRWMutexLock] = "sync.RWMutex.Lock",
-        [waitReasonSyncRWMutexRLock] = "sync.RWMutex.RLock",
+#define WAITREASON_STRING(name, str) [waitReason##name] = str,
+        WAITREASONS(WAITREASON_STRING)
+#undef WAITREASON_STRING
     };
-    return r < waitReasonCount && s[r] ? s[r] : "waiting";
+    return r < waitReasonCount ? s[r] : "waiting";
 }

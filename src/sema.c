@@ -55,27 +55,20 @@ static bool cansemacquire(uint32_t *addr) {
 static void queue(semaroot *root, uint32_t *addr, sudog *s, bool lifo) {
     s->addr = (uintptr_t)addr;
     s->ticket = 0;
-    s->next = s->prev = NULL;
-    if (lifo) {
-        for (sudog *t = root->head; t; t = t->next) {
-            if (t->addr == (uintptr_t)addr) {
-                s->next = t;
-                s->prev = t->prev;
-                if (t->prev)
-                    t->prev->next = s;
-                else
-                    root->head = s;
-                t->prev = s;
-                return;
-            }
-        }
-    }
-    s->prev = root->tail;
-    if (root->tail)
-        root->tail->next = s;
+    sudog *t = NULL;   /* s goes in before t; NULL: at the tail */
+    if (lifo)
+        for (t = root->head; t && t->addr != (uintptr_t)addr; t = t->next)
+            ;
+    s->next = t;
+    s->prev = t ? t->prev : root->tail;
+    if (s->prev)
+        s->prev->next = s;
     else
         root->head = s;
-    root->tail = s;
+    if (t)
+        t->prev = s;
+    else
+        root->tail = s;
 }
 
 /* Removes and returns the first waiter for addr. root->lock held. */
