@@ -17,7 +17,7 @@ static void after_main(void *arg) {
         CHECK_EQ(gort_after(&c, ns), 0);
         CHECK_EQ(gort_chan_cap(c), 1);
         switch (i % 4) {
-        case 0:   /* a plain receive, usually parked before the value comes */
+        case 0: /* a plain receive, usually parked before the value comes */
             CHECK_EQ(gort_chan_recv(c, &v), 1);
             break;
         case 1: { /* a select that parks */
@@ -26,7 +26,7 @@ static void after_main(void *arg) {
             CHECK_EQ(cs[0].ok, 1);
             break;
         }
-        case 2:   /* the value waits in the buffer */
+        case 2: /* the value waits in the buffer */
             gort_sleep(ns + 10 * 1000);
             CHECK_EQ(gort_chan_recv(c, &v), 1);
             break;
@@ -37,12 +37,12 @@ static void after_main(void *arg) {
             break;
         }
         }
-        CHECK(v >= t0 + ns);   /* never early */
+        CHECK(v >= t0 + ns); /* never early */
     }
     gort_chan *pending, *fired;
-    CHECK_EQ(gort_after(&pending, 3600LL * 1000 * 1000 * 1000), 0);   /* never fires */
+    CHECK_EQ(gort_after(&pending, 3600LL * 1000 * 1000 * 1000), 0); /* never fires */
     CHECK_EQ(gort_after(&fired, 1000), 0);
-    gort_sleep(100 * 1000);   /* fired, never received */
+    gort_sleep(100 * 1000); /* fired, never received */
     CHECK_EQ(gort_after(NULL, 1), -EINVAL);
 }
 
@@ -76,6 +76,4 @@ static void timeout_main(void *arg) {
     gort_chan_free(data);
 }
 
-TEST(after_as_a_select_timeout) {
-    test_run_with(2, timeout_main, NULL);
-}
+TEST(after_as_a_select_timeout) { test_run_with(2, timeout_main, NULL); }

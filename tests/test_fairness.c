@@ -30,7 +30,7 @@ static void ping(void *arg) {
         if (atomic_load(&pp->stop))
             break;
     }
-    CHECK_EQ(gort_chan_send(pp->c1, &v), 0);   /* let pong see stop */
+    CHECK_EQ(gort_chan_send(pp->c1, &v), 0); /* let pong see stop */
 }
 
 static void pong(void *arg) {
@@ -114,7 +114,7 @@ static void pingponghog_main(void *arg) {
     hogarg hog = { done, test_mkchan(sizeof(bool), 0), 1000000, &hogCount };
     hogarg light = { done, test_mkchan(sizeof(bool), 0), 1000, &lightCount };
     if (test_sanitized()) {
-        hog.limit /= 10;   /* keep the work per hand-off ~1 ms there too */
+        hog.limit /= 10; /* keep the work per hand-off ~1 ms there too */
         light.limit /= 10;
     }
     for (int i = 0; i < 2; i++)

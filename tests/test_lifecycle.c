@@ -39,7 +39,7 @@ static void *spawner(void *arg) {
         else
             CHECK(!"gort_go from a thread: neither an id nor -EPERM");
         gort_stats st;
-        gort_read_stats(&st);   /* enters the runtime the same way */
+        gort_read_stats(&st); /* enters the runtime the same way */
         CHECK(st.goroutines >= 0);
         int n = gort_maxprocs(0);
         CHECK(n >= 0);
@@ -71,7 +71,7 @@ TEST(foreign_go_across_start_and_stop) {
     atomic_store(&spawner_stop, 1);
     for (int i = 0; i < 2; i++)
         CHECK_EQ(pthread_join(t[i], NULL), 0);
-    CHECK(atomic_load(&refused) > 0);   /* the thread did call between runs */
+    CHECK(atomic_load(&refused) > 0); /* the thread did call between runs */
     /* Outside any run, the answer is always -EPERM. */
     CHECK_EQ(gort_go(noop, NULL), -EPERM);
 }
@@ -81,7 +81,7 @@ TEST(foreign_go_across_start_and_stop) {
 static void resizer(void *arg) {
     (void)arg;
     for (int i = 0;; i++) {
-        gort_maxprocs(1 + i % 2);   /* abandoned at shutdown, never returns */
+        gort_maxprocs(1 + i % 2); /* abandoned at shutdown, never returns */
         /* A stop-the-world that does not have to wait never parks: without
          * preemption, a loop of them would keep its P, and main, queued
          * behind it, would never run to return. */
@@ -140,7 +140,7 @@ static void recv_in_syscall(void *arg) {
 
 static void return_in_syscall(void *arg) {
     (void)arg;
-    gort_syscall_enter();   /* and the goroutine's function returns */
+    gort_syscall_enter(); /* and the goroutine's function returns */
 }
 
 static void run_main_of(void (*fn)(void *)) { test_run_with(2, fn, NULL); }
@@ -191,12 +191,12 @@ TEST(environment_values_are_parsed) {
     CHECK(strstr(err, "schedtrace=x"));
     CHECK(strstr(err, "GORT_NOUFFD=yes"));
     CHECK(strstr(err, "GORT_MAXPROCS=0"));
-    CHECK(strstr(err, "started on thread") == NULL);   /* mtrace stayed off */
+    CHECK(strstr(err, "started on thread") == NULL); /* mtrace stayed off */
     free(err);
 
     st = test_fork_capture(child_good_env, 60, &err);
     CHECK_EQ(st, 0);
-    CHECK(strstr(err, "gort:") == NULL);   /* nothing to say */
+    CHECK(strstr(err, "gort:") == NULL); /* nothing to say */
     free(err);
 
     st = test_fork_capture(child_mtrace, 60, &err);

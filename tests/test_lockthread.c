@@ -33,14 +33,14 @@ static void locked_worker(void *arg) {
     atomic_store(&lockedtids[k], me);
     for (int i = 0; i < rounds; i++) {
         int v;
-        CHECK_EQ(gort_chan_recv(lockch, &v), 1);   /* park */
+        CHECK_EQ(gort_chan_recv(lockch, &v), 1); /* park */
         if (i % 50 == 0)
-            gort_sleep(10 * 1000);                 /* park on a timer */
-        gort_yield();                              /* requeue */
+            gort_sleep(10 * 1000); /* park on a timer */
+        gort_yield();              /* requeue */
         if (tid() != me)
             atomic_fetch_add(&moved, 1);
     }
-    atomic_store(&lockedtids[k], 0);   /* from here on others may run here */
+    atomic_store(&lockedtids[k], 0); /* from here on others may run here */
     CHECK_EQ(gort_unlock_thread(), 0);
     gort_wg_done(&lockwg);
 }
@@ -82,14 +82,14 @@ TEST(locked_goroutine_stays_on_its_thread) {
 
 static void nested_main(void *arg) {
     (void)arg;
-    pid_t me = tid();   /* main starts on the caller's thread */
+    pid_t me = tid(); /* main starts on the caller's thread */
     CHECK_EQ(gort_lock_thread(), 0);
     CHECK_EQ(gort_lock_thread(), 0);
     CHECK_EQ(gort_unlock_thread(), 0);
-    gort_sleep(1000 * 1000);   /* still locked once */
+    gort_sleep(1000 * 1000); /* still locked once */
     CHECK_EQ(tid(), me);
     CHECK_EQ(gort_unlock_thread(), 0);
-    CHECK_EQ(gort_unlock_thread(), 0);   /* unlocked: does nothing, as Go */
+    CHECK_EQ(gort_unlock_thread(), 0); /* unlocked: does nothing, as Go */
 }
 
 TEST(lock_is_counted) {
@@ -142,7 +142,7 @@ static void check_name(void *arg) {
     if (strcmp(name, "dirty") == 0)
         atomic_fetch_add(&dirty_seen, 1);
     gort_syscall_enter();
-    usleep(2000);   /* a blocking call: sysmon hands the P to another M */
+    usleep(2000); /* a blocking call: sysmon hands the P to another M */
     gort_syscall_exit();
     prctl(PR_GET_NAME, name, 0, 0, 0);
     if (strcmp(name, "dirty") == 0)
@@ -184,14 +184,14 @@ static void exit_main(void *arg) {
         CHECK(access(path, F_OK) != 0);
     }
     gort_read_stats(&st);
-    CHECK(st.threads < 20);   /* threads were given back, not piled up */
+    CHECK(st.threads < 20); /* threads were given back, not piled up */
     CHECK_EQ(atomic_load(&dirty_seen), 0);
     gort_chan_free(exitch);
 }
 
 TEST(exit_locked_takes_the_thread) {
     test_run_with(2, exit_main, NULL);
-    test_run_with(2, exit_main, NULL);   /* and a second run starts clean */
+    test_run_with(2, exit_main, NULL); /* and a second run starts clean */
 }
 
 /* ---- shutdown with locked goroutines parked -------------------------------- */
@@ -199,20 +199,20 @@ TEST(exit_locked_takes_the_thread) {
 static void park_locked(void *arg) {
     CHECK_EQ(gort_lock_thread(), 0);
     int v;
-    gort_chan_recv(arg, &v);   /* never sent: abandoned at shutdown */
+    gort_chan_recv(arg, &v); /* never sent: abandoned at shutdown */
 }
 
 static void shutdown_main(void *arg) {
     for (int i = 0; i < 10; i++)
         CHECK(gort_go(park_locked, arg) > 0);
     for (int i = 0; i < 20; i++)
-        gort_yield();   /* some parked, some not yet: both edges */
+        gort_yield(); /* some parked, some not yet: both edges */
 }
 
 TEST(shutdown_with_locked_goroutines_parked) {
     for (int i = 0; i < 20; i++) {
         gort_chan *never = test_mkchan(sizeof(int), 0);
         test_run_with(2, shutdown_main, never);
-        gort_chan_free(never);   /* allowed once gort_run has returned */
+        gort_chan_free(never); /* allowed once gort_run has returned */
     }
 }

@@ -20,19 +20,16 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static gort_case rcase(gort_chan *c, void *elem)
-{
-    return (gort_case){.chan = c, .op = GORT_RECV, .elem = elem, .ok = -1};
+static gort_case rcase(gort_chan *c, void *elem) {
+    return (gort_case){ .chan = c, .op = GORT_RECV, .elem = elem, .ok = -1 };
 }
 
-static gort_case scase(gort_chan *c, void *elem)
-{
-    return (gort_case){.chan = c, .op = GORT_SEND, .elem = elem, .ok = -1};
+static gort_case scase(gort_chan *c, void *elem) {
+    return (gort_case){ .chan = c, .op = GORT_SEND, .elem = elem, .ok = -1 };
 }
 
 /* Lets others run: a yield on a goroutine, sched_yield on a plain thread. */
-static void pause_once(void)
-{
+static void pause_once(void) {
     if (gort_id() != 0)
         gort_yield();
     else
@@ -41,8 +38,7 @@ static void pause_once(void)
 
 /* Live waiters on c's queues, goroutines and threads: gort__chanlock first
  * drops any that an ended run left behind. */
-static int waiters(gort_chan *c)
-{
+static int waiters(gort_chan *c) {
     int n = 0;
     gort__chanlock(c);
     for (sudog *s = c->recvq.first; s; s = s->next)
@@ -55,8 +51,7 @@ static int waiters(gort_chan *c)
 
 /* Returns once c's queues hold at least n live waiters. Bounded by a
  * generous minute, so a bug fails here instead of hanging. */
-static void wait_for_waiters(gort_chan *c, int n)
-{
+static void wait_for_waiters(gort_chan *c, int n) {
     int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
     while (waiters(c) < n && gort_now() < give_up)
         pause_once();
@@ -73,15 +68,15 @@ static void wait_for_waiters(gort_chan *c, int n)
  * other channels). Under ASan a touch is a heap-use-after-free.
  */
 enum {
-    V_SEND_C_RECV_D,      /* {send c, recv d}; main polls tryrecv(c) */
-    V_SEND_C_SEND_C,      /* {send c, send c}; main polls tryrecv(c) */
-    V_SEND_C_RECV_C,      /* {send c, recv c}; main polls tryrecv(c) */
+    V_SEND_C_RECV_D,        /* {send c, recv d}; main polls tryrecv(c) */
+    V_SEND_C_SEND_C,        /* {send c, send c}; main polls tryrecv(c) */
+    V_SEND_C_RECV_C,        /* {send c, recv c}; main polls tryrecv(c) */
     V_SEND_C_RECV_D_RECV_C, /* {send c, recv d, recv c}; tryrecv(c) */
     V_SEND_C_RECV_D_BLOCK,  /* {send c, recv d}; main's blocking recv(c) */
-    V_RECV_C_BUFFERED,    /* {recv c, recv d}, c has room; main sends on c */
-    V_RECV_C_CLOSE,       /* {recv c, recv d}; main closes c */
-    V_SEND_C_CLOSE,       /* {send c, recv d}; main closes c */
-    V_SEND_RECV_C_CLOSE,  /* {send c, recv c, recv d}; main closes c */
+    V_RECV_C_BUFFERED,      /* {recv c, recv d}, c has room; main sends on c */
+    V_RECV_C_CLOSE,         /* {recv c, recv d}; main closes c */
+    V_SEND_C_CLOSE,         /* {send c, recv d}; main closes c */
+    V_SEND_RECV_C_CLOSE,    /* {send c, recv c, recv d}; main closes c */
     V_COUNT
 };
 
@@ -90,8 +85,7 @@ typedef struct uaf_round {
     gort_chan *c, *d, *res;
 } uaf_round;
 
-static void uaf_selector(void *arg)
-{
+static void uaf_selector(void *arg) {
     uaf_round *u = arg;
     long s1 = 1000 + u->variant, s2 = 2000 + u->variant, r1 = -1, r2 = -1;
     gort_case cs[3];
@@ -131,13 +125,12 @@ static void uaf_selector(void *arg)
     }
     int k = gort_select(cs, n, 1);
     /* What the selector saw: the case, its ok, and the value received. */
-    long res[3] = {k, k >= 0 ? cs[k].ok : -1, r1};
+    long res[3] = { k, k >= 0 ? cs[k].ok : -1, r1 };
     CHECK_EQ(gort_chan_send(u->res, res), 0);
 }
 
-static void uaf_one(int variant)
-{
-    uaf_round u = {.variant = variant};
+static void uaf_one(int variant) {
+    uaf_round u = { .variant = variant };
     u.c = test_mkchan(sizeof(long), variant == V_RECV_C_BUFFERED ? 1 : 0);
     u.d = test_mkchan(sizeof(long), 0);
     u.res = test_mkchan(3 * sizeof(long), 1);
@@ -156,13 +149,11 @@ static void uaf_one(int variant)
         CHECK_EQ(r, 1);
         break;
     }
-    case V_SEND_C_RECV_D_BLOCK:
-        CHECK_EQ(gort_chan_recv(u.c, &v), 1);
-        break;
+    case V_SEND_C_RECV_D_BLOCK: CHECK_EQ(gort_chan_recv(u.c, &v), 1); break;
     case V_RECV_C_BUFFERED:
         wait_for_waiters(u.c, 1);
         v = 77;
-        CHECK_EQ(gort_chan_send(u.c, &v), 0);   /* straight to the selector */
+        CHECK_EQ(gort_chan_send(u.c, &v), 0); /* straight to the selector */
         break;
     case V_RECV_C_CLOSE:
     case V_SEND_C_CLOSE:
@@ -197,11 +188,9 @@ static void uaf_one(int variant)
     case V_RECV_C_CLOSE:
         CHECK_EQ(res[0], 0);
         CHECK_EQ(res[1], 0);
-        CHECK_EQ(res[2], 0);   /* zeroed by the closed receive */
+        CHECK_EQ(res[2], 0); /* zeroed by the closed receive */
         break;
-    case V_SEND_C_CLOSE:
-        CHECK_EQ(res[0], -EPIPE);
-        break;
+    case V_SEND_C_CLOSE: CHECK_EQ(res[0], -EPIPE); break;
     case V_SEND_RECV_C_CLOSE:
         /* Whichever of the two cases close reaches first. */
         if (res[0] != -EPIPE) {
@@ -216,8 +205,7 @@ static void uaf_one(int variant)
     gort_chan_free(u.res);
 }
 
-static void uaf_main(void *arg)
-{
+static void uaf_main(void *arg) {
     (void)arg;
     long rounds = test_scale(10000, 2000, 500);
     for (long r = 0; r < rounds; r++)
@@ -226,8 +214,7 @@ static void uaf_main(void *arg)
     test_wait_until_only_main();
 }
 
-TEST(select_matched_channel_freed_at_once)
-{
+TEST(select_matched_channel_freed_at_once) {
     test_run_with(1, uaf_main, NULL);
     test_run_with(2, uaf_main, NULL);
     test_run_with(4, uaf_main, NULL);
@@ -243,33 +230,30 @@ TEST(select_matched_channel_freed_at_once)
  * gort_run must use the same channels normally. A plain thread blocked on
  * one of them among the goroutines is a live waiter and must be kept.
  */
-enum { AB_U, AB_B, AB_S1, AB_S2, AB_T, AB_N };   /* the channels */
+enum { AB_U, AB_B, AB_S1, AB_S2, AB_T, AB_N }; /* the channels */
 static gort_chan *ab[AB_N];
 static atomic_int ab_parked;
 
-static void ab_sender(void *arg)
-{
+static void ab_sender(void *arg) {
     long v = (long)(intptr_t)arg;
     atomic_fetch_add(&ab_parked, 1);
     gort_chan_send(v < 100 ? ab[AB_U] : ab[AB_B], &v);
-    CHECK(0);   /* never returns: abandoned */
+    CHECK(0); /* never returns: abandoned */
 }
 
-static void ab_receiver(void *arg)
-{
+static void ab_receiver(void *arg) {
     long v;
     atomic_fetch_add(&ab_parked, 1);
     gort_chan_recv(ab[(int)(intptr_t)arg], &v);
     CHECK(0);
 }
 
-static void ab_selector(void *arg)
-{
+static void ab_selector(void *arg) {
     (void)arg;
     long s = 5, r1, r2;
     /* Receives on S1 and S2 and a send on U: on three channels, two of
      * them also holding plain waiters. */
-    gort_case cs[3] = {rcase(ab[AB_S1], &r1), scase(ab[AB_U], &s), rcase(ab[AB_S2], &r2)};
+    gort_case cs[3] = { rcase(ab[AB_S1], &r1), scase(ab[AB_U], &s), rcase(ab[AB_S2], &r2) };
     atomic_fetch_add(&ab_parked, 1);
     gort_select(cs, 3, 1);
     CHECK(0);
@@ -279,8 +263,7 @@ static void ab_selector(void *arg)
 static long ab_thread_got;
 static int ab_thread_r;
 
-static void *ab_thread(void *arg)
-{
+static void *ab_thread(void *arg) {
     (void)arg;
     ab_thread_r = gort_chan_recv(ab[AB_T], &ab_thread_got);
     return NULL;
@@ -288,54 +271,50 @@ static void *ab_thread(void *arg)
 
 static pthread_t ab_tid;
 
-static void ab_wait_parked(int n)
-{
+static void ab_wait_parked(int n) {
     /* One P: each goroutine counts itself just before it blocks, so it
      * has parked once main runs again and sees the count. */
     while (atomic_load(&ab_parked) < n)
         gort_yield();
 }
 
-static void ab_run1(void *arg)
-{
+static void ab_run1(void *arg) {
     (void)arg;
     int n = 0;
     for (long i = 0; i < 3; i++, n++)
-        CHECK(gort_go(ab_sender, (void *)(intptr_t)i) > 0);         /* U: senders */
+        CHECK(gort_go(ab_sender, (void *)(intptr_t)i) > 0); /* U: senders */
     long fill = 1;
-    CHECK_EQ(gort_chan_send(ab[AB_B], &fill), 0);                   /* B full */
+    CHECK_EQ(gort_chan_send(ab[AB_B], &fill), 0); /* B full */
     for (long i = 100; i < 103; i++, n++)
-        CHECK(gort_go(ab_sender, (void *)(intptr_t)i) > 0);         /* B: senders */
+        CHECK(gort_go(ab_sender, (void *)(intptr_t)i) > 0); /* B: senders */
     for (int i = 0; i < 2; i++, n++)
-        CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_S1) > 0);   /* S1: receivers */
+        CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_S1) > 0); /* S1: receivers */
     CHECK(gort_go(ab_selector, NULL) > 0);
     n++;
     CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_S2) > 0);
     n++;
-    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0);        /* T: goroutine, */
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0); /* T: goroutine, */
     n++;
     ab_wait_parked(n);
-    CHECK(pthread_create(&ab_tid, NULL, ab_thread, NULL) == 0);     /* thread, */
+    CHECK(pthread_create(&ab_tid, NULL, ab_thread, NULL) == 0); /* thread, */
     wait_for_waiters(ab[AB_T], 2);
-    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0);        /* goroutine */
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0); /* goroutine */
     n++;
     ab_wait_parked(n);
     CHECK_EQ(waiters(ab[AB_T]), 3);
-    CHECK_EQ(waiters(ab[AB_U]), 4);   /* three senders and the select */
+    CHECK_EQ(waiters(ab[AB_U]), 4); /* three senders and the select */
     /* main returns: every one of them is abandoned */
 }
 
 /* In the second run: the channels work as if new. */
-static void ab_echo(void *arg)
-{
+static void ab_echo(void *arg) {
     gort_chan *c = arg;
     long v;
     while (gort_chan_recv(c, &v) == 1)
         CHECK_EQ(gort_chan_send(c == ab[AB_U] ? ab[AB_S1] : ab[AB_S2], &v), 0);
 }
 
-static void ab_run2(void *arg)
-{
+static void ab_run2(void *arg) {
     (void)arg;
     /* The thread still waits on T, between two abandoned goroutines: a
      * goroutine's send reaches it. */
@@ -360,7 +339,7 @@ static void ab_run2(void *arg)
         /* A select over the old channels, now with live waiters only; the
          * first one is the first touch of S1 since the first run. */
         long got = -1, s = i;
-        gort_case cs[2] = {scase(i % 2 ? ab[AB_B] : ab[AB_U], &s), rcase(ab[AB_S1], &got)};
+        gort_case cs[2] = { scase(i % 2 ? ab[AB_B] : ab[AB_U], &s), rcase(ab[AB_S1], &got) };
         CHECK_EQ(gort_select(cs, 2, 1), 0);
         if (i % 2) {
             CHECK_EQ(gort_chan_recv(ab[AB_S2], &got), 1);
@@ -374,8 +353,7 @@ static void ab_run2(void *arg)
     test_wait_until_only_main();
 }
 
-static void abandoned_body(int procs)
-{
+static void abandoned_body(int procs) {
     atomic_store(&ab_parked, 0);
     ab[AB_U] = test_mkchan(sizeof(long), 0);
     ab[AB_B] = test_mkchan(sizeof(long), 1);
@@ -389,14 +367,14 @@ static void abandoned_body(int procs)
      * S1 (abandoned receivers and the select) and T (abandoned receivers
      * around a live thread) are left for the second run to find. */
     long v = 7;
-    CHECK_EQ(gort_chan_trysend(ab[AB_U], &v), -EAGAIN);   /* no receiver: the select is gone */
-    CHECK_EQ(gort_chan_tryrecv(ab[AB_U], &v), -EAGAIN);   /* no sender */
+    CHECK_EQ(gort_chan_trysend(ab[AB_U], &v), -EAGAIN); /* no receiver: the select is gone */
+    CHECK_EQ(gort_chan_tryrecv(ab[AB_U], &v), -EAGAIN); /* no sender */
     CHECK_EQ(waiters(ab[AB_U]), 0);
-    CHECK_EQ(gort_chan_close(ab[AB_U]), 0);               /* wakes nobody */
+    CHECK_EQ(gort_chan_close(ab[AB_U]), 0); /* wakes nobody */
     CHECK_EQ(gort_chan_recv(ab[AB_U], &v), 0);
-    CHECK_EQ(gort_chan_tryrecv(ab[AB_B], &v), 1);         /* the buffered value ... */
+    CHECK_EQ(gort_chan_tryrecv(ab[AB_B], &v), 1); /* the buffered value ... */
     CHECK_EQ(v, 1);
-    CHECK_EQ(gort_chan_trysend(ab[AB_B], &v), 0);         /* ... and room, not a sender */
+    CHECK_EQ(gort_chan_trysend(ab[AB_B], &v), 0); /* ... and room, not a sender */
     CHECK_EQ(gort_chan_trysend(ab[AB_B], &v), -EAGAIN);
     CHECK_EQ(gort_chan_close(ab[AB_S2]), 0);
     gort_chan_free(ab[AB_S2]);
@@ -407,8 +385,7 @@ static void abandoned_body(int procs)
         gort_chan_free(ab[i]);
 }
 
-TEST(chan_abandoned_waiters_skipped)
-{
+TEST(chan_abandoned_waiters_skipped) {
     abandoned_body(1);
     abandoned_body(2);
 }
@@ -417,42 +394,39 @@ TEST(chan_abandoned_waiters_skipped)
  * channel is fatal, as for a goroutine of a live run. */
 static gort_chan *tf_c;
 
-static void *tf_thread(void *arg)
-{
+static void *tf_thread(void *arg) {
     (void)arg;
     gort_chan_recv(tf_c, NULL);
     return NULL;
 }
 
-static void tf_run(void *arg)
-{
+static void tf_run(void *arg) {
     (void)arg;
-    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0);   /* abandoned */
+    CHECK(gort_go(ab_receiver, (void *)(intptr_t)AB_T) > 0); /* abandoned */
     wait_for_waiters(tf_c, 2);
 }
 
-static void thread_waiter_free_child(void)
-{
+static void thread_waiter_free_child(void) {
     tf_c = test_mkchan(sizeof(long), 0);
     ab[AB_T] = tf_c;
     pthread_t t;
     CHECK(pthread_create(&t, NULL, tf_thread, NULL) == 0);
     wait_for_waiters(tf_c, 1);
     test_run_with(1, tf_run, NULL);
-    CHECK_EQ(waiters(tf_c), 1);   /* the goroutine is gone, the thread is not */
+    CHECK_EQ(waiters(tf_c), 1); /* the goroutine is gone, the thread is not */
     gort_chan_free(tf_c);
 }
 
-TEST(chan_free_with_thread_waiter_fatal)
-{
+TEST(chan_free_with_thread_waiter_fatal) {
     CHECK(test_expect_death(thread_waiter_free_child, "gort_chan_free"));
 }
 
 /* ---- 3. the element size limit -------------------------------------------------- */
 
-TEST(chan_make_elem_size_limit)
-{
-    size_t bad[] = {65537, 65536 + 4096, (size_t)1 << 20, (size_t)1 << 32, SIZE_MAX / 2, SIZE_MAX};
+TEST(chan_make_elem_size_limit) {
+    size_t bad[] = {
+        65537, 65536 + 4096, (size_t)1 << 20, (size_t)1 << 32, SIZE_MAX / 2, SIZE_MAX
+    };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         for (size_t cap = 0; cap < 3; cap++) {
             gort_chan *c = (gort_chan *)&c;
