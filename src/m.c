@@ -187,7 +187,7 @@ static void mexit(M *mp) {
     *pp = mp->alllink;
     gort__sched.mcount--;
     mp->schedlink = gort__sched.freem;
-    gort__sched.freem = mp;
+    store_relaxed(&gort__sched.freem, mp);   /* relaxed: sysmon peeks (reapm) */
     if (!load_relaxed(&gort__sched.shutdown))
         gort__sched.nmfreed++;   /* a locked goroutine took its thread */
     /* The last to leave wakes m0, if it waits: only m0 waits, and only
@@ -223,6 +223,32 @@ static void *mstart(void *arg) {
     return NULL;
 }
 
+/* Joins and frees the Ms on sched.freem: threads that have left (or are
+ * about to: mexit is their last step). */
+static void reapm_list(void) {
+    gort__lock(&gort__sched.lock);
+    M *list = gort__sched.freem;
+    store_relaxed(&gort__sched.freem, NULL);
+    gort__unlock(&gort__sched.lock);
+    while (list) {
+        M *mp = list;
+        list = mp->schedlink;
+        pthread_join(mp->thread, NULL);
+        gort__mfreesignal(mp);
+        free(mp->g0);
+        free(mp);
+    }
+}
+
+/* sysmon, while the runtime runs: the threads that goroutines exiting
+ * locked took with them are joined now rather than at shutdown, so a
+ * program that locks and exits goroutines by the thousand does not keep
+ * their stacks. */
+void gort__reapm(void) {
+    if (load_relaxed(&gort__sched.freem) != NULL && !load_acq(&gort__sched.shutdown))
+        reapm_list();
+}
+
 /* m0 waits for every other M to leave (see mexit), joins the threads and
  * frees them. Called on m0 once its own schedule() has returned. */
 void gort__mexit_all(void) {
@@ -233,18 +259,7 @@ void gort__mexit_all(void) {
     if (wait)
         gort__notesleep(&gort__sched.mexitnote);
 
-    gort__lock(&gort__sched.lock);
-    M *list = gort__sched.freem;
-    gort__sched.freem = NULL;
-    gort__unlock(&gort__sched.lock);
-    while (list) {
-        M *mp = list;
-        list = mp->schedlink;
-        pthread_join(mp->thread, NULL);
-        gort__mfreesignal(mp);
-        free(mp->g0);
-        free(mp);
-    }
+    reapm_list();
     M *m0 = &gort__m0;
     gort__unminit(m0);
     gort__mfreesignal(m0);

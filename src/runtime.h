@@ -480,6 +480,7 @@ int64_t gort__gcount(void);
 
 void gort__newm(void (*fn)(void), P *pp, int64_t id);
 void gort__newm1(M *mp);
+void gort__reapm(void);
 void gort__handoffp(P *pp);
 
 /* ---- lockosthread.c ------------------------------------------------------- */

@@ -175,6 +175,7 @@ void gort__sysmon(void) {
         }
         if (load_acq(&gort__sched.shutdown))
             return;
+        gort__reapm();
         int64_t now = gort__nanotime();
         /* Poll the network if nobody has for 10 ms: every P may be busy
          * with goroutines that keep it for long (Go's sysmon). */
