@@ -1,6 +1,6 @@
 /*
- * time.c: the monotonic clock. Timers and gort_sleep come with the timer
- * heap (a later issue); this file holds the clock they will read.
+ * time.c: the monotonic clock that timers (timer.c), deadlines (netpoll.c)
+ * and gort_now read.
  */
 #include <time.h>
 
