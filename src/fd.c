@@ -64,11 +64,11 @@ static ssize_t ret(ssize_t r) { return r >= 0 ? r : -errno; }
  * pollDesc was reset), and if it does not, the call gets the kernel's
  * -EBADF. Calls already waiting when the close began get -EBADF from the
  * poller. */
-static int pd_acquire(pollDesc *pd) {
+static void pd_acquire(pollDesc *pd) {
     for (int i = 0;; i++) {
         xadd(&pd->refs, 1);
         if (likely(!load_acq(&pd->closing)))
-            return 0;
+            return;
         xadd(&pd->refs, -1);
         while (load_acq(&pd->closing))
             i++ < 100 ? gort__procyield(10) : gort_yield();
@@ -124,9 +124,7 @@ static ssize_t fd_do(int fd, int mode, iofn fn, void *ctx, bool socketcall) {
     pollDesc *pd = gort__pd_get(fd);
     if (pd == NULL)
         return fd < 0 ? -EBADF : fd_do_blocking(fd, fn, ctx);
-    int err = pd_acquire(pd);
-    if (err)
-        return err;
+    pd_acquire(pd);
     ssize_t r;
     for (;;) {
         uint32_t seq = load_acq(&pd->fdseq);
@@ -513,9 +511,7 @@ GORT_API int gort_fd_wait(int fd, int events, int64_t deadline) {
             poll(&p, 1, ms);
         }
     }
-    int err = pd_acquire(pd);
-    if (err)
-        return err;
+    pd_acquire(pd);
     int a = gort__pd_arm(pd);
     int r;
     if (a < 0) {

@@ -330,6 +330,15 @@ void test_run_with(int maxprocs, void (*fn)(void *), void *arg) {
     CHECK_EQ(gort_run(&cfg, fn, arg), 0);
 }
 
+void test_wait_timer(int64_t ns) {
+    gort_chan *c = test_mkchan(sizeof(int64_t), 1);
+    gort_timer *t;
+    CHECK_EQ(gort_timer_start(&t, ns, 0, c, NULL, NULL), 0);
+    CHECK_EQ(gort_chan_recv(c, NULL), 1);
+    gort_timer_free(t);
+    gort_chan_free(c);
+}
+
 void test_wait_until_only_main(void) {
     int64_t give_up = gort_now() + 60LL * 1000 * 1000 * 1000;
     while (gort_num_goroutines() != 1 && gort_now() < give_up)

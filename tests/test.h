@@ -98,6 +98,10 @@ void test_run_with(int maxprocs, void (*fn)(void *), void *arg);
  * leaked goroutine fails here, naming the count, instead of hanging). */
 void test_wait_until_only_main(void);
 
+/* Parks until a one-shot timer of ns has fired (a gort_timer on a channel):
+ * the "this much time has passed" signal of tests that need one. */
+void test_wait_timer(int64_t ns);
+
 /* A channel that must be made: elem_size elem, capacity cap, empty. */
 gort_chan *test_mkchan(size_t elem, size_t cap);
 

@@ -26,12 +26,14 @@ static void after_main(void *arg) {
             CHECK_EQ(cs[0].ok, 1);
             break;
         }
-        case 2: /* the value waits in the buffer */
-            gort_sleep(ns + 10 * 1000);
+        case 2:                           /* the value waits in the buffer */
+            while (gort_chan_len(c) == 0) /* until the timer has sent */
+                gort_yield();
             CHECK_EQ(gort_chan_recv(c, &v), 1);
             break;
-        case 3: { /* a select that finds it ready */
-            gort_sleep(ns + 10 * 1000);
+        case 3: {                         /* a select that finds it ready */
+            while (gort_chan_len(c) == 0) /* until the timer has sent */
+                gort_yield();
             gort_case cs[1] = { { .chan = c, .op = GORT_RECV, .elem = &v } };
             CHECK_EQ(gort_select(cs, 1, 0), 0);
             break;

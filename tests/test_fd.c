@@ -96,15 +96,6 @@ static size_t drain(int fd) {
     }
 }
 
-static void wait_timer(int64_t ns) {
-    gort_chan *c = test_mkchan(sizeof(int64_t), 1);
-    gort_timer *t;
-    CHECK_EQ(gort_timer_start(&t, ns, 0, c, NULL, NULL), 0);
-    CHECK_EQ(gort_chan_recv(c, NULL), 1);
-    gort_timer_free(t);
-    gort_chan_free(c);
-}
-
 /* Registers fd with the poller the way any first gort call on it does
  * (a descriptor in use, as a net.Conn is before its deadlines are set). */
 static void gort_use(int fd) {
@@ -242,7 +233,7 @@ static void eof_main(void *arg) {
         atomic_store(&eof_started, 0);
         CHECK(gort_go(eof_reader, &p[1]) > 0);
         test_yield_until(&eof_started, 1);
-        wait_timer(MS); /* most likely parked by now; either way EOF */
+        test_wait_timer(MS); /* most likely parked by now; either way EOF */
         CHECK_EQ(gort_close(p[0]), 0);
         test_yield_until(&eof_started, 2);
         CHECK_EQ(gort_close(p[1]), 0);
@@ -282,7 +273,7 @@ static void econnreset_main(void *arg) {
     atomic_store(&reset_state, 0);
     CHECK(gort_go(reset_reader, &s) > 0);
     test_yield_until(&reset_state, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     linger0_close(c);
     test_yield_until(&reset_state, 2);
     CHECK_EQ(gort_close(s), 0);
@@ -290,7 +281,7 @@ static void econnreset_main(void *arg) {
     /* TCP: the peer closes with unread data (a reset), reader not parked. */
     tcp_pair(&c, &s);
     CHECK_EQ(gort_write(s, "unread", 6), 6);
-    wait_timer(MS); /* let it arrive: a close with data queued sends a reset */
+    test_wait_timer(MS); /* let it arrive: a close with data queued sends a reset */
     CHECK_EQ(gort_close(c), 0);
     ssize_t r;
     do
@@ -370,13 +361,13 @@ static void epipe_main(void *arg) {
         epipe_tcp = kind == 2;
         CHECK(gort_go(epipe_writer, &w) > 0);
         test_yield_until(&epipe_state, 1);
-        wait_timer(MS);
+        test_wait_timer(MS);
         if (kind == 2)
             linger0_close(rd); /* TCP: a reset, so the writer's next send fails */
         else
             CHECK_EQ(gort_close(rd), 0);
         for (int i = 0; i < 1000000 && atomic_load(&epipe_state) != 2; i++)
-            wait_timer(100 * 1000);
+            test_wait_timer(100 * 1000);
         CHECK_EQ(atomic_load(&epipe_state), 2);
         CHECK_EQ(gort_close(w), 0);
     }
@@ -517,7 +508,7 @@ static void deadline_waiter(void *arg) {
 static void wait_state(dl_waiter *w, int v) {
     int64_t give_up = gort_now() + 30 * SEC;
     while (atomic_load(&w->state) < v && gort_now() < give_up)
-        wait_timer(200 * 1000);
+        test_wait_timer(200 * 1000);
     if (atomic_load(&w->state) < v)
         fprintf(stderr, "the call on descriptor %d has not returned after 30 s\n", w->fd);
     CHECK(atomic_load(&w->state) >= v);
@@ -595,7 +586,7 @@ static void move_deadline_main(void *arg) {
         wait_state(&w, 1);
         CHECK_EQ(gort_fd_set_deadline(sv[0], GORT_READ, 0), 0);
         int in_time = gort_now() < first;
-        wait_timer(2 * room); /* past the old deadline */
+        test_wait_timer(2 * room); /* past the old deadline */
         CHECK_EQ(gort_write(sv[1], "data", 4), 4);
         wait_state(&w, 2);
         if (in_time) {
@@ -614,7 +605,7 @@ static void move_deadline_main(void *arg) {
     CHECK_EQ(gort_fd_set_deadline(sv[0], GORT_READ, gort_now() + 3600 * SEC), 0);
     CHECK(gort_go(deadline_waiter, &w) > 0);
     wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(gort_fd_set_deadline(sv[0], GORT_READ, 1), 0);
     wait_state(&w, 2);
     CHECK_EQ(w.result, -ETIMEDOUT);
@@ -701,7 +692,7 @@ static void close_wakes_main(void *arg) {
         dl_waiter w = { .fd = sv[0], .mode = mode };
         CHECK(gort_go(deadline_waiter, &w) > 0);
         wait_state(&w, 1);
-        wait_timer(MS);
+        test_wait_timer(MS);
         CHECK_EQ(gort_close(sv[0]), 0);
         wait_state(&w, 2);
         CHECK_EQ(w.result, -EBADF);
@@ -715,7 +706,7 @@ static void close_wakes_main(void *arg) {
     dl_waiter w = { .fd = p[0], .mode = GORT_READ };
     CHECK(gort_go(deadline_waiter, &w) > 0);
     wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(gort_close(p[0]), 0);
     wait_state(&w, 2);
     CHECK_EQ(w.result, -EBADF);
@@ -729,7 +720,7 @@ static void close_wakes_main(void *arg) {
     CHECK(gort_go(deadline_waiter, &wr) > 0);
     wait_state(&r, 1);
     wait_state(&wr, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(gort_close(sv[0]), 0);
     wait_state(&r, 2);
     wait_state(&wr, 2);
@@ -781,7 +772,7 @@ static void reuse_main(void *arg) {
         dl_waiter w = { .fd = b[0], .mode = GORT_READ };
         CHECK(gort_go(deadline_waiter, &w) > 0);
         wait_state(&w, 1);
-        wait_timer(MS);
+        test_wait_timer(MS);
         CHECK_EQ(gort_write(b[1], "again", 5), 5);
         wait_state(&w, 2);
         CHECK_EQ(w.result, 5);
@@ -1017,7 +1008,7 @@ static void tcp_main(void *arg) {
     acc_arg a = { l, n, &accwg };
     gort_wg_add(&accwg, 1);
     CHECK(gort_go(acceptor, &a) > 0); /* parks in accept first */
-    wait_timer(MS);
+    test_wait_timer(MS);
     for (int i = 0; i < n; i++)
         CHECK(gort_go(echo_client, (void *)(intptr_t)i) > 0);
     gort_wg_wait(&accwg);
@@ -1124,7 +1115,7 @@ static void udp_main(void *arg) {
     udp_rx u = { .fd = s2 };
     CHECK(gort_go(udp_receiver, &u) > 0);
     test_yield_until(&u.state, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     char buf[2048];
     for (int i = 0; i < 3; i++) {
         for (int k = 0; k < 100 * (i + 1); k++)
@@ -1257,7 +1248,7 @@ static void fd_waiter(void *arg) {
 static void fw_wait_state(fw_arg *w, int v) {
     int64_t give_up = gort_now() + 30 * SEC;
     while (atomic_load(&w->state) < v && gort_now() < give_up)
-        wait_timer(200 * 1000);
+        test_wait_timer(200 * 1000);
     CHECK(atomic_load(&w->state) >= v);
 }
 
@@ -1272,7 +1263,7 @@ static void fd_wait_main(void *arg) {
     fw_arg w = { .fd = sv[0], .events = GORT_READ };
     CHECK(gort_go(fd_waiter, &w) > 0);
     fw_wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(atomic_load(&w.state), 1);
     CHECK_EQ(gort_write(sv[1], "r", 1), 1);
     fw_wait_state(&w, 2);
@@ -1285,7 +1276,7 @@ static void fd_wait_main(void *arg) {
     w = (fw_arg){ .fd = sv[0], .events = GORT_WRITE };
     CHECK(gort_go(fd_waiter, &w) > 0);
     fw_wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(atomic_load(&w.state), 1);
     drain(sv[1]);
     fw_wait_state(&w, 2);
@@ -1295,7 +1286,7 @@ static void fd_wait_main(void *arg) {
     w = (fw_arg){ .fd = sv[0], .events = GORT_READ | GORT_WRITE };
     CHECK(gort_go(fd_waiter, &w) > 0);
     fw_wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(atomic_load(&w.state), 1);
     CHECK_EQ(gort_write(sv[1], "r", 1), 1);
     fw_wait_state(&w, 2);
@@ -1305,7 +1296,7 @@ static void fd_wait_main(void *arg) {
     w = (fw_arg){ .fd = sv[0], .events = GORT_READ | GORT_WRITE };
     CHECK(gort_go(fd_waiter, &w) > 0);
     fw_wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(atomic_load(&w.state), 1);
     drain(sv[1]);
     fw_wait_state(&w, 2);
@@ -1335,7 +1326,7 @@ static void fd_wait_main(void *arg) {
     w = (fw_arg){ .fd = sv[0], .events = GORT_READ, .deadline = 0 };
     CHECK(gort_go(fd_waiter, &w) > 0);
     fw_wait_state(&w, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(gort_close(sv[0]), 0);
     fw_wait_state(&w, 2);
     CHECK_EQ(w.result, -EBADF);
@@ -1424,7 +1415,7 @@ static void thread_io_main(void *arg) {
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, io_thread, fds), 0);
     test_yield_until(&thr_state, 1);
-    wait_timer(MS);
+    test_wait_timer(MS);
     CHECK_EQ(gort_write(sv[0], "hello", 5), 5);
     char buf[16];
     CHECK_EQ(gort_read(sv[0], buf, sizeof buf), 5);

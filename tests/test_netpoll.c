@@ -28,15 +28,6 @@
 #define MS  (1000 * 1000LL)
 #define SEC (1000 * MS)
 
-static void wait_timer(int64_t ns) {
-    gort_chan *c = test_mkchan(sizeof(int64_t), 1);
-    gort_timer *t;
-    CHECK_EQ(gort_timer_start(&t, ns, 0, c, NULL, NULL), 0);
-    CHECK_EQ(gort_chan_recv(c, NULL), 1);
-    gort_timer_free(t);
-    gort_chan_free(c);
-}
-
 /* Raises the soft descriptor limit to the hard one; returns it. */
 static long raise_nofile(void) {
     struct rlimit rl;
@@ -111,7 +102,7 @@ static void many_readers_main(void *arg) {
     /* Every reader is parked or about to be; sample the Ms a few times. */
     for (int k = 0; k < 5; k++) {
         check_few_threads("readers parked");
-        wait_timer(10 * MS);
+        test_wait_timer(10 * MS);
     }
     for (int i = 0; i < n; i++) {
         uint64_t v = a[i].want;
@@ -213,7 +204,7 @@ static void kinds_main(void *arg) {
             CHECK(gort_go(blocked_reader, &a[i]) > 0);
         }
         test_yield_until(&readers_started, n);
-        wait_timer(5 * MS);
+        test_wait_timer(5 * MS);
         check_few_threads(kind_name[kind]);
         for (int i = 0; i < n; i++) {
             uint64_t v = a[i].want;
@@ -268,7 +259,7 @@ static void idle_main(void *arg) {
     atomic_store(&accept_state, 0);
     CHECK(gort_go(idle_acceptor, &l) > 0);
     test_yield_until(&accept_state, 1);
-    wait_timer(5 * MS); /* let start-up settle */
+    test_wait_timer(5 * MS); /* let start-up settle */
     gort_waitgroup wg = { 0 };
     int64_t cpu0 = cpu_ns(), t0 = gort_now();
     gort_wg_add(&wg, 10);
@@ -282,7 +273,7 @@ static void idle_main(void *arg) {
     CHECK_EQ(atomic_load(&accept_state), 1); /* still waiting */
     CHECK_EQ(gort_close(l), 0);
     while (atomic_load(&accept_state) != 2)
-        wait_timer(MS);
+        test_wait_timer(MS);
     CHECK_EQ(accept_result, -EBADF);
 }
 
@@ -475,7 +466,7 @@ static void sd_main(void *arg) {
                                   sd_chans[i], NULL, NULL),
                  0);
     }
-    wait_timer(5 * MS); /* most of them parked by now; any state will do */
+    test_wait_timer(5 * MS); /* most of them parked by now; any state will do */
 }
 
 TEST(netpoll_shutdown_with_parked_goroutines) {
