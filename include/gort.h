@@ -251,7 +251,30 @@ typedef struct gort_stats {
     int     idle_procs;     /* Ps on the idle list */
     int     in_syscall;     /* Ms in a system call */
     int64_t steals;         /* successful run-queue steals so far */
+    /* Stacks (added in 0.3.0). */
+    int     stack_guard;    /* how stacks are guarded: a gort_stack_guard */
+    int64_t stacks;         /* stacks carved so far (each used by some goroutine) */
+    int64_t canary_stacks;  /* of those, stacks with a canary instead of a guard page */
 } gort_stats;
+
+/* How goroutine stacks are guarded against overflow, chosen once when
+ * gort_run starts: the best the kernel offers, or the one named by
+ * GORT_DEBUG=stackguard=NAME. Every tier catches an overflow and ends the
+ * process with "gort: goroutine N stack overflow (...)"; the guard-page
+ * tiers catch it at the faulting write, the canary when the goroutine next
+ * switches away or exits. */
+typedef enum gort_stack_guard {
+    GORT_GUARD_MADVISE = 1,  /* "madvise": MADV_GUARD_INSTALL guard regions (Linux 6.13+) */
+    GORT_GUARD_UFFD,         /* "uffd": userfaultfd write-protected guard pages (6.4+) */
+    GORT_GUARD_UFFD_ZEROPAGE,/* "uffd-zeropage": the same, on a zero page mapped first (5.7+) */
+    GORT_GUARD_MPROTECT,     /* "mprotect": PROT_NONE guard pages, two mappings per stack,
+                                then canaries once vm.max_map_count's budget is spent */
+    GORT_GUARD_CANARY,       /* "canary": no guard page; a never-written line below each
+                                stack, checked at every switch */
+} gort_stack_guard;
+
+/* The name of a gort_stack_guard ("madvise", ...), or "?" for another value. */
+const char *gort_stack_guard_name(int guard);
 
 /* Fills st with a snapshot (all zero when no runtime runs).
  * GORT_DEBUG=schedtrace=MS prints a line in the shape of Go's

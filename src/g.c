@@ -62,7 +62,9 @@ __attribute__((noreturn, used)) static void gostart(void) {
  * address and a zero return address above it so debuggers stop unwinding
  * there. */
 void gort__gobind(M *mp, G *gp) {
-    gp->stack = gort__stackalloc(mp->p);
+    bool canary;
+    gp->stack = gort__stackalloc(mp->p, &canary);
+    gp->stackcanary = canary;
     uint64_t *sp = (uint64_t *)(gp->stack.hi - 72);
     sp[0] = 0x1F80 | ((uint64_t)0x037F << 32);
     for (int i = 1; i <= 6; i++)
@@ -293,8 +295,9 @@ static G *goexit0(M *mp, G *gp) {
     gp->tsan_fiber = NULL;
 #endif
     gp->asan_fake_stack = NULL;
-    gort__stackfree(pp, gp->stack);
+    gort__stackfree(pp, gp->stack, gp->stackcanary);
     gp->stack = (stack){ 0, 0 };
+    gp->stackcanary = 0;
     store_relaxed(&pp->nexited, pp->nexited + 1);
     pp->stackcredit++;
     gort__stackcredit_return(pp);
@@ -321,6 +324,7 @@ __attribute__((noreturn)) static void goexit1(void) {
     G *gp = mp->curg;
     if (unlikely(readgstatus(gp) == Gsyscall))
         gort__fatal_insyscall(gp, "exit");
+    gort__stackcheck(gp);
     mp->mcallfn = goexit0;
     mp->mcallg = gp;
 #ifdef __SANITIZE_ADDRESS__

@@ -20,6 +20,7 @@ int32_t  gort__ncpu;
 uint32_t gort__rungen;
 int32_t  gort__debug_schedtrace;
 int32_t  gort__debug_mtrace;
+int32_t  gort__debug_stackguard;
 
 /* CPUs this process may run on: the default GOMAXPROCS. */
 int32_t gort__getproccount(void) {
@@ -52,13 +53,30 @@ bad:
             lo, hi);
 }
 
+/* stackguard=NAME: one of gort_stack_guard_name's names. */
+static void env_stackguard(const char *v, size_t n) {
+    for (int g = GORT_GUARD_MADVISE; g <= GORT_GUARD_CANARY; g++) {
+        const char *name = gort_stack_guard_name(g);
+        if (strlen(name) == n && strncmp(v, name, n) == 0) {
+            gort__debug_stackguard = g;
+            return;
+        }
+    }
+    fprintf(stderr,
+            "gort: GORT_DEBUG stackguard=%.*s: want madvise, uffd, uffd-zeropage, mprotect or "
+            "canary; ignored\n",
+            (int)n, v);
+}
+
 /* $GORT_DEBUG: comma-separated settings, as Go's GODEBUG:
  *   schedtrace=MS   a scheduler summary line every MS milliseconds
  *   mtrace=1        a line as each M starts
+ *   stackguard=NAME force a stack guard tier (gort_stack_guard_name's names)
  * Unknown names and bad values are reported and ignored. */
 void gort__debug_parse(void) {
     gort__debug_schedtrace = 0;
     gort__debug_mtrace = 0;
+    gort__debug_stackguard = gort__env_nouffd() ? GORT_GUARD_MPROTECT : 0;
     const char *s = getenv("GORT_DEBUG");
     while (s && *s) {
         size_t len = strcspn(s, ",");
@@ -70,6 +88,8 @@ void gort__debug_parse(void) {
             env_int("GORT_DEBUG schedtrace", v, vlen, 0, 1000000, &gort__debug_schedtrace);
         else if (klen == 6 && strncmp(s, "mtrace", 6) == 0)
             env_int("GORT_DEBUG mtrace", v, vlen, 0, 1, &gort__debug_mtrace);
+        else if (klen == 10 && strncmp(s, "stackguard", 10) == 0)
+            env_stackguard(v, vlen);
         else if (len > 0)
             fprintf(stderr, "gort: GORT_DEBUG: unknown setting '%.*s' ignored\n", (int)len, s);
         s += len;
@@ -87,8 +107,8 @@ int32_t gort__env_maxprocs(void) {
     return n;
 }
 
-/* $GORT_NOUFFD=1 turns userfaultfd guard pages off (the mprotect fallback);
- * unset, empty or 0 leaves them on. */
+/* $GORT_NOUFFD=1, from before the tiers had names: the same as
+ * GORT_DEBUG=stackguard=mprotect. Unset, empty or 0 changes nothing. */
 bool gort__env_nouffd(void) {
     const char *s = getenv("GORT_NOUFFD");
     int32_t v = 0;
@@ -114,6 +134,7 @@ GORT_API void gort_read_stats(gort_stats *st) {
     st->procs = load_relaxed(&gort__gomaxprocs);
     st->in_syscall = load_relaxed(&gort__sched.in_syscall);
     st->steals = load_relaxed(&gort__sched.steals);
+    gort__stackstats(st);
     if (foreign)
         gort__foreign_exit();
 }

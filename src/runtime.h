@@ -138,6 +138,7 @@ struct g {
     void      *arg;
     uint32_t   atomicstatus; /* G status; read by other Ms through readgstatus */
     uint8_t    waitreason;   /* waitReason while Gwaiting */
+    uint8_t    stackcanary;  /* the stack has a canary, not a guard page (stack.c) */
     /* Second line: identity and waiting. */
     int64_t    goid;
     uint32_t   selectdone;   /* CAS'd to 1 by the select case that wins (chan.c) */
@@ -348,6 +349,7 @@ extern uint32_t gort__rungen;     /* atomic */
 /* Debug settings from $GORT_DEBUG. */
 extern int32_t  gort__debug_schedtrace;   /* ms; 0 off */
 extern int32_t  gort__debug_mtrace;       /* print each M as it starts */
+extern int32_t  gort__debug_stackguard;   /* a gort_stack_guard to force; 0 the best */
 
 /* ---- TLS: the current M ------------------------------------------------- */
 
@@ -418,9 +420,19 @@ static inline void gort__gogo(M *mp, G *gp) {
 
 /* Switches from the running G to g0, which then calls fn(m, gp). Returns
  * when gp is next scheduled, possibly on another M: callers re-read getm(). */
+void gort__stackcanary_check(G *gp);   /* stack.c */
+
+/* A stack without a guard page is checked as its goroutine switches away
+ * and when it exits (stack.c, "canaries"): one flag test otherwise. */
+static inline void gort__stackcheck(G *gp) {
+    if (unlikely(gp->stackcanary))
+        gort__stackcanary_check(gp);
+}
+
 static inline void gort__mcall(mcallfn fn) {
     M *mp = getm();
     G *gp = mp->curg;
+    gort__stackcheck(gp);
     mp->mcallfn = fn;
     mp->mcallg = gp;
     gort__gswitch(gp, mp->g0);
@@ -449,8 +461,10 @@ int  gort__stackreserve(P *pp);                 /* refill pp->stackcredit */
 int  gort__stackreserve1(void);                 /* one credit, for foreign threads */
 int  gort__stackpool_fit(void);                 /* capacity for the Ps that exist */
 void gort__stackcredit_return(P *pp);           /* trim pp->stackcredit */
-stack gort__stackalloc(P *pp);                  /* cannot fail: backed by a credit */
-void gort__stackfree(P *pp, stack st);
+stack gort__stackalloc(P *pp, bool *canary);    /* cannot fail: backed by a credit */
+void gort__stackfree(P *pp, stack st, bool canary);
+void gort__stackguard_trace(void);              /* GORT_DEBUG: the chosen guard tier */
+void gort__stackstats(gort_stats *st);
 void gort__stackcache_flush(P *pp);             /* P destroyed: give everything back */
 bool gort__stack_guard_hit(uintptr_t addr);      /* addr is in some guard page */
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -82,15 +83,36 @@ static void chain(int sig, siginfo_t *si, void *ctx, struct sigaction *old) {
     signal(sig, SIG_DFL);
 }
 
+/* The stack pointer at the fault. */
+static uintptr_t ctx_sp(void *ctx) {
+    const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return UINTPTR_MAX;
+#endif
+}
+
 static void sighandler(int sig, siginfo_t *si, void *ctx) {
     uintptr_t addr = (uintptr_t)si->si_addr;
     M *mp = getm();
     G *gp = mp ? mp->curg : NULL;
     bool ours = false;
 
+    /* An overflow: the fault is just below the running goroutine's stack,
+     * or in any stack's guard page, or the goroutine's stack pointer has
+     * left its stack downwards (a canary stack has no guard page: the
+     * overflow runs on through the stacks below until it meets the guard
+     * at the bottom of its chunk, stack.c). */
     if (gp && gp->stack.lo && addr < gp->stack.lo && addr >= gp->stack.lo - 4096 * 16)
         ours = true;
     else if (gort__stack_guard_hit(addr))
+        ours = true;
+    else if (gp && gp->stack.lo && ctx_sp(ctx) < gp->stack.lo &&
+             ctx_sp(ctx) >= gp->stack.lo - (1UL << 30))
         ours = true;
 
     if (ours) {

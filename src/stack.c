@@ -4,13 +4,21 @@
  * Stacks are carved from chunks: one anonymous MAP_NORESERVE mapping holds
  * STACKS_PER_CHUNK slots of [guard page | stack], so the kernel commits a
  * stack's pages only as they are touched and a million goroutines cost a
- * few hundred mappings, not a million. Each slot's guard page is made
- * unwritable without splitting the mapping: a userfaultfd registered in
- * write-protect mode (UFFD_FEATURE_WP_UNPOPULATED, Linux 6.4+) marks it, and
- * a write there raises SIGBUS with the exact address (signal.c). Where
- * userfaultfd is not available the guard page is mprotect'd instead, which
- * splits the mapping and so spends two of the process's ~65,530 mappings
- * per stack; when they run out gort_go returns -ENOMEM.
+ * few thousand mappings, not a million.
+ *
+ * The guard page below each stack is armed by the best means the kernel
+ * offers, chosen once at start-up (guard_choose): from Linux 6.13 a guard
+ * region (MADV_GUARD_INSTALL); from 6.4 a userfaultfd write-protect marker
+ * on the unpopulated page (UFFD_FEATURE_WP_UNPOPULATED); from 5.7 the same
+ * on the shared zero page, mapped by reading the guard first. None of these
+ * splits the mapping. Otherwise the guard is mprotect'd PROT_NONE, which
+ * splits it: two of the process's vm.max_map_count mappings per stack, so
+ * mprotect guards are spent within a budget, and chunks made past it have
+ * no guard page but a canary: the guard slot's first and last lines must
+ * still read zero (the never-written page is the kernel's zero page, so
+ * this costs no memory), checked whenever the goroutine switches away and
+ * when it exits. An overflow is reported either way: at the faulting write
+ * (signal.c) or at the next check.
  *
  * A G gets its stack when it first runs, not when it is created, and gives
  * it back when it exits: a million goroutines started before any runs, each
@@ -29,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -48,12 +57,17 @@
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
 #endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
 
 #define PAGE 4096UL
+#define LINE 64
 #define STACKS_PER_CHUNK 256
 #define STACKCACHE_MAX (2 * STACK_BATCH)
-
-enum { guard_uffd = 1, guard_mprotect = 2 };
+/* A stack in a cache or the free list is linked through its top word; a
+ * canary stack's link carries this bit so it keeps its kind while free. */
+#define CANARYBIT 1UL
 
 typedef struct chunk {
     struct chunk *next;     /* all chunks */
@@ -61,12 +75,15 @@ typedef struct chunk {
     uintptr_t     base;     /* first slot's guard page */
     size_t        len;
     uintptr_t     carve;    /* next never-used slot */
+    int           guard;    /* the pool's tier, or GORT_GUARD_CANARY past the budget */
+    bool          baseguard; /* a canary chunk whose first guard page is mprotect'd */
 } chunk;
 
 static struct {
     gort_lock lock;
-    int       uffd;         /* -1 when guard pages are mprotect'd */
-    int       mode;
+    int       guard;        /* the tier chosen at start-up (gort_stack_guard) */
+    int       uffd;         /* the userfaultfd of the uffd tiers, else -1 */
+    int64_t   mapbudget;    /* mappings mprotect'd guards may still split off */
     size_t    slotsize;     /* guard + stack */
     chunk    *chunks;
     chunk    *partial;      /* chunks with never-used slots */
@@ -74,34 +91,157 @@ static struct {
     int64_t   nfree;
     int64_t   capacity;     /* slots in all chunks */
     int64_t   reserved;     /* credits held by Ps and live Gs */
+    int64_t   ncarved;      /* slots ever handed out */
+    int64_t   ncanary;      /* of those, canary slots */
 } pool;
 
 size_t gort__stacksize;
 
 static inline void **toplink(uintptr_t hi) { return (void **)(hi - sizeof(void *)); }
 
-static int uffd_open(void) {
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-    if (fd < 0)
-        return -1;
-    struct uffdio_api api = {
-        .api = UFFD_API,
-        .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_WP_UNPOPULATED,
-    };
-    if (ioctl(fd, UFFDIO_API, &api) < 0) {
-        close(fd);
-        return -1;
+GORT_API const char *gort_stack_guard_name(int guard) {
+    switch (guard) {
+    case GORT_GUARD_MADVISE: return "madvise";
+    case GORT_GUARD_UFFD: return "uffd";
+    case GORT_GUARD_UFFD_ZEROPAGE: return "uffd-zeropage";
+    case GORT_GUARD_MPROTECT: return "mprotect";
+    case GORT_GUARD_CANARY: return "canary";
+    default: return "?";
     }
-    return fd;
+}
+
+/* ---- choosing the tier ----------------------------------------------------- */
+
+/* A userfaultfd with SIGBUS delivery and the given extra features. User-mode
+ * faults only (5.11+) is what an unprivileged process may ask for; older
+ * kernels reject the flag, so try without it too. */
+static int uffd_open(uint64_t features) {
+    for (int flags = UFFD_USER_MODE_ONLY; flags >= 0; flags--) {
+        int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | flags);
+        if (fd < 0)
+            continue;
+        struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | features };
+        if (ioctl(fd, UFFDIO_API, &api) == 0)
+            return fd;
+        close(fd);
+    }
+    return -1;
+}
+
+/* Can the kernel write-protect through fd? Register a scratch page and
+ * write-protect it (after a read, for the zero-page tier). */
+static bool uffd_works(int fd, bool zeropage) {
+    void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    struct uffdio_register reg = {
+        .range = { .start = (uintptr_t)p, .len = PAGE },
+        .mode = UFFDIO_REGISTER_MODE_WP,
+    };
+    bool ok = ioctl(fd, UFFDIO_REGISTER, &reg) == 0 &&
+              (reg.ioctls & (1ULL << _UFFDIO_WRITEPROTECT));
+    if (ok) {
+        if (zeropage)
+            (void)*(volatile char *)p;
+        struct uffdio_writeprotect wp = {
+            .range = { .start = (uintptr_t)p, .len = PAGE },
+            .mode = UFFDIO_WRITEPROTECT_MODE_WP,
+        };
+        ok = ioctl(fd, UFFDIO_WRITEPROTECT, &wp) == 0;
+    }
+    munmap(p, PAGE);
+    return ok;
+}
+
+/* Is tier g available here? Opens pool.uffd for the uffd tiers. */
+static bool guard_try(int g) {
+    switch (g) {
+    case GORT_GUARD_MADVISE: {
+        void *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return false;
+        bool ok = madvise(p, PAGE, MADV_GUARD_INSTALL) == 0;
+        munmap(p, 2 * PAGE);
+        return ok;
+    }
+    case GORT_GUARD_UFFD:
+    case GORT_GUARD_UFFD_ZEROPAGE: {
+        bool zero = g == GORT_GUARD_UFFD_ZEROPAGE;
+        int fd = uffd_open(zero ? 0 : UFFD_FEATURE_WP_UNPOPULATED);
+        if (fd >= 0 && uffd_works(fd, zero)) {
+            pool.uffd = fd;
+            return true;
+        }
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    default:
+        return true;
+    }
+}
+
+/* Mappings the mprotect tier may split off: vm.max_map_count less those in
+ * use now and a quarter kept for the program's own mappings (threads,
+ * malloc arenas, libraries loaded later). */
+static int64_t map_budget(void) {
+    int64_t max = 65530, used = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        long long v;
+        if (fscanf(f, "%lld", &v) == 1 && v > 0)
+            max = v;
+        fclose(f);
+    }
+    f = fopen("/proc/self/maps", "r");
+    if (f) {
+        int c;
+        while ((c = getc(f)) != EOF)
+            used += c == '\n';
+        fclose(f);
+    } else {
+        used = 1000;
+    }
+    int64_t budget = max - max / 4 - used;
+    return budget > 0 ? budget : 0;
+}
+
+/* The first tier available at or below the forced one (the best, unforced).
+ * A forced tier this kernel lacks is reported, and the next one used. */
+static void guard_choose(void) {
+    int want = gort__debug_stackguard ? gort__debug_stackguard : GORT_GUARD_MADVISE;
+    int g = want;
+    while (!guard_try(g))
+        g++;
+    if (gort__debug_stackguard && g != want)
+        fprintf(stderr, "gort: GORT_DEBUG stackguard=%s: not available here; using %s\n",
+                gort_stack_guard_name(want), gort_stack_guard_name(g));
+    pool.guard = g;
+    pool.mapbudget = g == GORT_GUARD_MPROTECT ? map_budget() : 0;
 }
 
 int gort__stackpool_init(size_t size) {
     memset(&pool, 0, sizeof pool);
+    pool.uffd = -1;
     gort__stacksize = size;
     pool.slotsize = size + PAGE;
-    pool.uffd = gort__env_nouffd() ? -1 : uffd_open();
-    pool.mode = pool.uffd >= 0 ? guard_uffd : guard_mprotect;
+    guard_choose();
+    if (gort__debug_mtrace || gort__debug_schedtrace > 0)
+        gort__stackguard_trace();
     return 0;
+}
+
+void gort__stackguard_trace(void) {
+    fprintf(stderr, "gort: stacks of %zu KiB, guarded by %s\n", gort__stacksize / 1024,
+            gort_stack_guard_name(pool.guard));
+}
+
+void gort__stackstats(gort_stats *st) {
+    gort__lock(&pool.lock);
+    st->stack_guard = pool.guard;
+    st->stacks = pool.ncarved;
+    st->canary_stacks = pool.ncanary;
+    gort__unlock(&pool.lock);
 }
 
 void gort__stackpool_destroy(void) {
@@ -122,9 +262,31 @@ void gort__stackpool_destroy(void) {
     pool.uffd = -1;
 }
 
-/* Maps one more chunk and guards every slot in it. pool.lock held.
- * Every failure is reported here, at reservation time, never when a G is
- * about to run. */
+/* ---- chunks and slots ------------------------------------------------------ */
+
+/* The mprotect tier guards every slot of a new chunk at once, while the
+ * budget lasts; a failure part way (the limit reached after all) gives the
+ * chunk back its one mapping and makes it a canary chunk. */
+static void chunk_mprotect(chunk *c) {
+    int64_t need = 2 * STACKS_PER_CHUNK;
+    if (pool.mapbudget < need) {
+        c->guard = GORT_GUARD_CANARY;
+        return;
+    }
+    for (int i = 0; i < STACKS_PER_CHUNK; i++) {
+        if (mprotect((void *)(c->base + i * pool.slotsize), PAGE, PROT_NONE) < 0) {
+            mprotect((void *)c->base, c->len, PROT_READ | PROT_WRITE);   /* merges it again */
+            pool.mapbudget = 0;
+            c->guard = GORT_GUARD_CANARY;
+            return;
+        }
+    }
+    pool.mapbudget -= need;
+}
+
+/* Maps one more chunk. pool.lock held. Every failure is reported here, at
+ * reservation time, never when a G is about to run, and costs one failed
+ * system call or two: gort_go fails fast when memory is gone. */
 static int chunk_grow(void) {
     chunk *c = malloc(sizeof *c);
     if (!c)
@@ -137,8 +299,9 @@ static int chunk_grow(void) {
         return -ENOMEM;
     }
     c->base = (uintptr_t)base;
+    c->guard = pool.guard;
 
-    if (pool.mode == guard_uffd) {
+    if (pool.uffd >= 0) {
         /* Register the chunk now; each guard page is write-protected when
          * its slot is first carved (carve_slot), so reserving capacity for
          * goroutines that have not run costs no more than the mmap. */
@@ -149,24 +312,16 @@ static int chunk_grow(void) {
         if (ioctl(pool.uffd, UFFDIO_REGISTER, &reg) < 0) {
             munmap(base, c->len);
             free(c);
-            if (pool.chunks != NULL)
-                return -ENOMEM;
-            /* userfaultfd opened but will not register (a sandbox, an
-             * older kernel): fall back to mprotect for good. */
-            close(pool.uffd);
-            pool.uffd = -1;
-            pool.mode = guard_mprotect;
-            return chunk_grow();
+            return -ENOMEM;
         }
-    } else {
-        for (int i = 0; i < STACKS_PER_CHUNK; i++) {
-            if (mprotect((void *)(c->base + i * pool.slotsize), PAGE, PROT_NONE) < 0) {
-                munmap(base, c->len);   /* gives back the mappings it split */
-                free(c);
-                return -ENOMEM;
-            }
-        }
+    } else if (c->guard == GORT_GUARD_MPROTECT) {
+        chunk_mprotect(c);
     }
+    /* A canary chunk still gets one real guard page, at its bottom, so an
+     * overflow that runs through the stacks below it stops there instead
+     * of in whatever is mapped under the chunk (one more mapping a chunk). */
+    c->baseguard = c->guard == GORT_GUARD_CANARY &&
+                   mprotect((void *)c->base, PAGE, PROT_NONE) == 0;
     c->next = pool.chunks;
     store_rel(&pool.chunks, c);   /* release: pairs with the fault handler's walk */
     c->carve = c->base;
@@ -176,11 +331,40 @@ static int chunk_grow(void) {
     return 0;
 }
 
-/* Takes the next never-used slot and arms its guard page. pool.lock held.
- * With userfaultfd the protection is one ioctl on an already registered
- * range; it fails only if the kernel cannot allocate a page table, which
- * leaves nothing sensible to do but stop. */
-static uintptr_t carve_slot(void) {
+/* Arms the guard of a slot about to be used for the first time. The
+ * madvise and uffd tiers need the kernel to allocate at most a page-table
+ * page here; if even that fails there is nothing sensible left but to stop
+ * (binding a stack must not fail). */
+static void guard_arm(chunk *c, uintptr_t guard) {
+    switch (c->guard) {
+    case GORT_GUARD_MADVISE:
+        if (madvise((void *)guard, PAGE, MADV_GUARD_INSTALL) < 0)
+            gort__fatal("stackalloc: cannot install a stack guard page (out of memory)");
+        break;
+    case GORT_GUARD_UFFD_ZEROPAGE:
+        /* Map the zero page: write-protecting a present page needs no
+         * WP_UNPOPULATED, and a read costs no memory. */
+        (void)*(volatile char *)guard;
+        /* fallthrough */
+    case GORT_GUARD_UFFD: {
+        struct uffdio_writeprotect wp = {
+            .range = { .start = guard, .len = PAGE },
+            .mode = UFFDIO_WRITEPROTECT_MODE_WP,
+        };
+        if (ioctl(pool.uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+            gort__fatal("stackalloc: cannot write-protect a stack guard page (out of memory)");
+        break;
+    }
+    case GORT_GUARD_CANARY:
+        /* Read, not written: both lines map the zero page. */
+        (void)*(volatile uint64_t *)guard;
+        pool.ncanary++;
+        break;
+    }
+}
+
+/* Takes the next never-used slot and arms its guard. pool.lock held. */
+static uintptr_t carve_slot(bool *canary) {
     chunk *c = pool.partial;
     if (c == NULL)
         gort__throw("stackalloc: pool exhausted despite credits");
@@ -188,15 +372,27 @@ static uintptr_t carve_slot(void) {
     c->carve += pool.slotsize;
     if (c->carve == c->base + c->len)
         pool.partial = c->nextpartial;
-    if (pool.mode == guard_uffd) {
-        struct uffdio_writeprotect wp = {
-            .range = { .start = guard, .len = PAGE },
-            .mode = UFFDIO_WRITEPROTECT_MODE_WP,
-        };
-        if (ioctl(pool.uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
-            gort__fatal("stackalloc: cannot write-protect a stack guard page (out of memory)");
-    }
+    pool.ncarved++;
+    *canary = c->guard == GORT_GUARD_CANARY && !(c->baseguard && guard == c->base);
+    if (*canary || c->guard != GORT_GUARD_CANARY)
+        guard_arm(c, guard);
     return guard + pool.slotsize;
+}
+
+/* ---- canaries -------------------------------------------------------------- */
+
+/* gp's stack has no guard page: the first and last lines of the page below
+ * it were never written by anything but an overflow. */
+void gort__stackcanary_check(G *gp) {
+    const uint64_t *last = (const uint64_t *)(gp->stack.lo - LINE);
+    const uint64_t *first = (const uint64_t *)(gp->stack.lo - PAGE);
+    uint64_t bits = 0;
+    for (size_t i = 0; i < LINE / sizeof(uint64_t); i++)
+        bits |= last[i] | first[i];
+    if (unlikely(bits != 0))
+        gort__fatal("goroutine %lld stack overflow (%zu KiB stack; found by its canary, as it "
+                    "switched away: the stack had no guard page)",
+                    (long long)gp->goid, gort__stacksize / 1024);
 }
 
 /* Grows the pool until it can back n more credits. pool.lock held. */
@@ -247,55 +443,66 @@ void gort__stackcredit_return(P *pp) {
     pp->stackcredit -= STACK_BATCH;
 }
 
+/* The cache and free-list entry for a stack: its top, and the canary bit. */
+static inline uintptr_t stack_entry(uintptr_t hi, bool canary) { return hi | (canary ? CANARYBIT : 0); }
+
+/* Pops the first entry of a list linked through the stacks' top words. */
+static inline uintptr_t list_pop(void **head) {
+    uintptr_t e = (uintptr_t)*head;
+    *head = *toplink(e & ~CANARYBIT);
+    return e;
+}
+
+static inline void list_push(void **head, uintptr_t e) {
+    *toplink(e & ~CANARYBIT) = *head;
+    *head = (void *)e;
+}
+
 /* A stack for a G about to run for the first time. Cannot fail: the G holds
- * a credit, and the pool invariant guarantees a slot outside P caches. */
-stack gort__stackalloc(P *pp) {
-    uintptr_t hi;
+ * a credit, and the pool invariant guarantees a slot outside P caches.
+ * *canary says whether the stack has a canary instead of a guard page. */
+stack gort__stackalloc(P *pp, bool *canary) {
+    uintptr_t e;
     if (pp->stackcache) {
-        hi = (uintptr_t)pp->stackcache;
-        pp->stackcache = *toplink(hi);
+        e = list_pop(&pp->stackcache);
         pp->stackcachecnt--;
     } else {
         gort__lock(&pool.lock);
         /* Refill the cache with up to a batch from the free list. */
         while (pool.free && pp->stackcachecnt < STACK_BATCH) {
-            hi = (uintptr_t)pool.free;
-            pool.free = *toplink(hi);
+            list_push(&pp->stackcache, list_pop(&pool.free));
             pool.nfree--;
-            *toplink(hi) = pp->stackcache;
-            pp->stackcache = (void *)hi;
             pp->stackcachecnt++;
         }
         if (pp->stackcache) {
-            hi = (uintptr_t)pp->stackcache;
-            pp->stackcache = *toplink(hi);
+            e = list_pop(&pp->stackcache);
             pp->stackcachecnt--;
         } else {
-            hi = carve_slot();
+            bool c;
+            uintptr_t hi = carve_slot(&c);
+            e = stack_entry(hi, c);
         }
         gort__unlock(&pool.lock);
     }
+    *canary = e & CANARYBIT;
+    uintptr_t hi = e & ~CANARYBIT;
     return (stack){ .lo = hi - gort__stacksize, .hi = hi };
 }
 
 /* Returns a stack to pp's cache, spilling a batch to the pool when full. */
-void gort__stackfree(P *pp, stack st) {
+void gort__stackfree(P *pp, stack st, bool canary) {
 #ifdef __SANITIZE_ADDRESS__
     /* A goroutine that ended in gort_exit leaves its frames' redzones
      * poisoned; the next owner must start clean. */
     ASAN_UNPOISON_MEMORY_REGION((void *)st.lo, st.hi - st.lo);
 #endif
-    *toplink(st.hi) = pp->stackcache;
-    pp->stackcache = (void *)st.hi;
+    list_push(&pp->stackcache, stack_entry(st.hi, canary));
     pp->stackcachecnt++;
     if (pp->stackcachecnt > STACKCACHE_MAX) {
         gort__lock(&pool.lock);
         while (pp->stackcachecnt > STACK_BATCH) {
-            uintptr_t hi = (uintptr_t)pp->stackcache;
-            pp->stackcache = *toplink(hi);
+            list_push(&pool.free, list_pop(&pp->stackcache));
             pp->stackcachecnt--;
-            *toplink(hi) = pool.free;
-            pool.free = (void *)hi;
             pool.nfree++;
         }
         gort__unlock(&pool.lock);
@@ -306,10 +513,7 @@ void gort__stackfree(P *pp, stack st) {
 void gort__stackcache_flush(P *pp) {
     gort__lock(&pool.lock);
     while (pp->stackcache) {
-        uintptr_t hi = (uintptr_t)pp->stackcache;
-        pp->stackcache = *toplink(hi);
-        *toplink(hi) = pool.free;
-        pool.free = (void *)hi;
+        list_push(&pool.free, list_pop(&pp->stackcache));
         pool.nfree++;
     }
     pp->stackcachecnt = 0;
@@ -324,7 +528,8 @@ void gort__stackcache_flush(P *pp) {
 bool gort__stack_guard_hit(uintptr_t addr) {
     for (chunk *c = load_acq(&pool.chunks); c; c = c->next) {
         if (addr >= c->base && addr < c->base + c->len)
-            return (addr - c->base) % pool.slotsize < PAGE;
+            return c->guard != GORT_GUARD_CANARY ? (addr - c->base) % pool.slotsize < PAGE
+                                                 : c->baseguard && addr < c->base + PAGE;
     }
     return false;
 }
