@@ -20,14 +20,14 @@
 /* This header's release: gort_version() returns the library's, as
  * "MAJOR.MINOR.PATCH". The shared library's soname changes with MAJOR. */
 #define GORT_VERSION_MAJOR 0
-#define GORT_VERSION_MINOR 2
+#define GORT_VERSION_MINOR 3
 #define GORT_VERSION_PATCH 0
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-const char *gort_version(void);   /* "0.2.0": the library's version, as a string */
+const char *gort_version(void);   /* "0.3.0": the library's version, as a string */
 
 /* ---- Runtime ------------------------------------------------------------ */
 
