@@ -457,9 +457,13 @@ GORT_API int gort_chan_close(gort_chan *c) {
     }
     store_rel(&c->closed, 1);
 
-    /* Collect every waiter, then wake them after dropping the lock.
-     * Receivers get a zero value; senders return -EPIPE. */
-    sudog *list = NULL;
+    /* Collect every waiter, then wake them after dropping the lock, as
+     * Go's closechan does. Receivers get a zero value; senders return
+     * -EPIPE. Goroutines are listed through their G (schedlink), not their
+     * sudog: a sudog lies on its waiter's stack, one page per waiter, and
+     * a million waiters' pages are not worth touching twice. */
+    G *glist = NULL;
+    sudog *tlist = NULL;   /* threads' sudogs */
     waitq *qs[2] = { &c->recvq, &c->sendq };
     for (int i = 0; i < 2; i++) {
         sudog *sg;
@@ -468,14 +472,27 @@ GORT_API int gort_chan_close(gort_chan *c) {
                 elemclr(c, sg->elem);
             sg->elem = NULL;
             sg->success = false;
-            sg->next = list;
-            list = sg;
+            G *gp = sg->g;
+            if (gp) {
+                gp->param = sg;
+                gp->schedlink = glist;
+                glist = gp;
+            } else {
+                sg->next = tlist;
+                tlist = sg;
+            }
         }
     }
     gort__unlock(&c->lock);
-    while (list) {
-        sudog *sg = list;
-        list = sg->next;
+    while (glist) {
+        G *gp = glist;
+        glist = gp->schedlink;
+        gp->schedlink = NULL;
+        gort__goready(gp);
+    }
+    while (tlist) {
+        sudog *sg = tlist;
+        tlist = sg->next;
         sg->next = NULL;
         gort__sudog_ready(sg);
     }
