@@ -21,6 +21,7 @@
 # Environment:
 #   BENCH_TIMEOUT=S          seconds a program may run (default 600)
 #   BENCH_ONLY=a,b           run only these programs (spawn, timers, httpd...)
+#                            or rows (timers_p99: its program, that row alone)
 #   BENCH_HTTPD_DURATION=D   wrk's -d for httpd (default 10s); BENCH_HTTPD_DURATION=3s
 #                            for a quick run
 #   BENCH_HTTPD_PORT=P       first of the three loopback ports the servers use
@@ -32,8 +33,10 @@ set -euo pipefail
 #   target   for the ratio gort/peer: "0.30" (or "<=0.30") when lower is
 #            better, ">=1.20" when higher is better; "abs<=1.10" for gort's
 #            own value; "-" for none
-#   program  bench/<program>.c and bench/go/<program>/ (default: result);
+#   program  bench/<program>.c and bench/go/<program>/ (default: result),
+#            or another program's binaries with arguments (PROGRAM_CMD below);
 #            a program that measures several things runs once for all its rows
+#            (or FRESH_RUNS times, below)
 #   peer     Go (default) or nginx (httpd only)
 BENCHMARKS=(
     "spawn|ns/goroutine|0.30"
@@ -43,6 +46,10 @@ BENCHMARKS=(
     "buffered11|ns/item|0.80"
     "buffered44|ns/item|0.80"
     "skynet|ms/run|0.40"
+    "skynet_cold|ms/run|0.35"
+    "park1m|ms|1.00"
+    "park1m_rss|B/goroutine|1.60|park1m"
+    "park1m_wake|ms|-|park1m"
     "mutex|ns/lock|-"
     "timers_wall|ms|-|timers"
     "timers_p50|us|-|timers"
@@ -56,6 +63,19 @@ BENCHMARKS=(
     "httpd_p99|ms|-|httpd|nginx"
     "handoff_slowdown|x|abs<=1.10|handoff"
     "handoff_threads|threads|1.00|handoff"
+)
+
+# Programs that measure one cold round, the first in a fresh process (no
+# goroutine stack touched yet): each is run this many times, a new process
+# each time, and each of its RESULT values is the median over the runs.
+declare -A FRESH_RUNS=(
+    [skynet_cold]=5
+    [park1m]=5
+)
+# Programs that are another program's binaries run with arguments, on both
+# sides: skynet_cold is bench_skynet -cold and bench/go/skynet -cold.
+declare -A PROGRAM_CMD=(
+    [skynet_cold]="skynet -cold"
 )
 
 if [[ $# -ne 1 ]]; then
@@ -118,19 +138,24 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- Running one program -------------------------------------------------
 
-# run_prog NAME LABEL BINARY: runs BINARY under the timeout and sets $out to
-# its stdout, or $out to FAIL (and says why in $notes).
+# run_prog NAME LABEL BINARY [ARG...]: runs BINARY under the timeout and sets
+# $out to its stdout, or $out to FAIL (and says why in $notes). Its stderr
+# goes to NAME's log, after that of the earlier runs of this round ($run_i,
+# 1 for the first, which starts the log afresh).
+run_i=1
 run_prog() {
     local name=$1 label=$2 bin=$3
+    shift 3
     local log="$log_dir/$name.${label,,}.log" rc
     out=FAIL
     if [[ ! -x "$bin" ]]; then
         notes+=("$name ($label): $bin not built")
         return
     fi
-    echo "running $name ($label)..." >&2
+    echo "running $name ($label)${FRESH_RUNS[$name]+ $run_i/${FRESH_RUNS[$name]}}..." >&2
+    if [[ $run_i -eq 1 ]]; then : >"$log"; fi
     local o
-    if o=$(timeout --kill-after=10 "$timeout_s" "$bin" 2>"$log"); then
+    if o=$(timeout --kill-after=10 "$timeout_s" "$bin" "$@" 2>>"$log"); then
         rc=0
     else
         rc=$?
@@ -149,8 +174,37 @@ run_prog() {
     else
         why="no RESULT line on stdout"
     fi
-    notes+=("$name ($label): $why; stderr in $log")
+    notes+=("$name ($label)${FRESH_RUNS[$name]+, run $run_i of ${FRESH_RUNS[$name]}}: $why; stderr in $log")
     tail -n 5 "$log" | sed "s/^/    $name ($label): /" >&2 || true
+}
+
+# run_fresh NAME LABEL BINARY [ARG...]: run_prog, ${FRESH_RUNS[NAME]} times
+# (once if NAME is not there); $out is then FAIL if any run failed, else
+# each RESULT line with the median of its values over the runs.
+run_fresh() {
+    local runs=${FRESH_RUNS[$1]:-1} all=
+    for ((run_i = 1; run_i <= runs; run_i++)); do
+        run_prog "$@"
+        if [[ $out == FAIL ]]; then break; fi
+        all+=$out$'\n'
+    done
+    run_i=1
+    if [[ $out == FAIL || $runs -eq 1 ]]; then return; fi
+    # The upper median (of 4 runs, the third), as bench.h's bench_median.
+    out=$(awk '$1 == "RESULT" {
+            if (!($2 in n)) order[++names] = $2
+            v[$2, ++n[$2]] = $3; unit[$2] = $4
+        }
+        END {
+            for (k = 1; k <= names; k++) {
+                r = order[k]
+                for (i = 2; i <= n[r]; i++)
+                    for (j = i; j > 1 && v[r, j - 1] + 0 > v[r, j] + 0; j--) {
+                        t = v[r, j]; v[r, j] = v[r, j - 1]; v[r, j - 1] = t
+                    }
+                print "RESULT", r, v[r, int(n[r] / 2) + 1], unit[r]
+            }
+        }' <<<"$all")
 }
 
 # build_go NAME: builds the Go peer of NAME; 0 on success.
@@ -251,8 +305,9 @@ declare -A outputs   # "side:program" -> stdout with RESULT lines, or FAIL, or "
 # measure SIDE PROGRAM: runs PROGRAM for SIDE (gort, Go or nginx) unless
 # that has been done, and leaves its output in outputs[SIDE:PROGRAM].
 measure() {
-    local side=$1 prog=$2 key="$1:$2"
+    local side=$1 prog=$2 key="$1:$2" base args
     if [[ -n ${outputs[$key]+x} ]]; then return; fi
+    read -r base args <<<"${PROGRAM_CMD[$prog]:-$prog}"
     out=-
     case $side in
         gort)
@@ -261,23 +316,25 @@ measure() {
                     run_httpd gort "$httpd_port" "$build_dir/httpd" "$httpd_port"
                 fi
             else
-                run_prog "$prog" gort "$bench_bin/bench_$prog"
+                # shellcheck disable=SC2086 # $args: words
+                run_fresh "$prog" gort "$bench_bin/bench_$base" $args
             fi
             ;;
         Go)
             if [[ $have_go -eq 0 ]]; then
                 :
-            elif [[ ! -d "$src_dir/go/$prog" ]]; then
-                notes+=("$prog (Go): no peer in bench/go/$prog")
+            elif [[ ! -d "$src_dir/go/$base" ]]; then
+                notes+=("$prog (Go): no peer in bench/go/$base")
                 out=FAIL
-            elif ! build_go "$prog"; then
+            elif ! build_go "$base"; then
                 out=FAIL
             elif [[ $prog == httpd ]]; then
                 if [[ $have_wrk -eq 1 ]]; then
                     run_httpd Go $((httpd_port + 1)) "$go_bin/httpd" $((httpd_port + 1))
                 fi
             else
-                run_prog "$prog" Go "$go_bin/$prog"
+                # shellcheck disable=SC2086
+                run_fresh "$prog" Go "$go_bin/$base" $args
             fi
             ;;
         nginx)
@@ -325,7 +382,7 @@ for entry in "${BENCHMARKS[@]}"; do
     IFS='|' read -r name unit target prog peer <<<"$entry"
     prog=${prog:-$name}
     peer=${peer:-Go}
-    if [[ $only != ",," && $only != *",$prog,"* ]]; then continue; fi
+    if [[ $only != ",," && $only != *",$prog,"* && $only != *",$name,"* ]]; then continue; fi
     label="$name ($unit)"
     if [[ $peer != Go ]]; then label+=" vs $peer"; fi
 
