@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,6 +60,12 @@
 #endif
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
 #endif
 
 #define PAGE 4096UL
@@ -84,6 +91,8 @@ static struct {
     int       guard;        /* the tier chosen at start-up (gort_stack_guard) */
     int       uffd;         /* the userfaultfd of the uffd tiers, else -1 */
     int64_t   mapbudget;    /* mappings mprotect'd guards may still split off */
+    int       pidfd;        /* this process, for process_madvise; -1 if none */
+    bool      pmguard;      /* process_madvise installs guard regions */
     size_t    slotsize;     /* guard + stack */
     chunk    *chunks;
     chunk    *partial;      /* chunks with never-used slots */
@@ -98,6 +107,21 @@ static struct {
 size_t gort__stacksize;
 
 static inline void **toplink(uintptr_t hi) { return (void **)(hi - sizeof(void *)); }
+
+/* The cache and free-list entry for a stack: its top, and the canary bit. */
+static inline uintptr_t stack_entry(uintptr_t hi, bool canary) { return hi | (canary ? CANARYBIT : 0); }
+
+/* Pops the first entry of a list linked through the stacks' top words. */
+static inline uintptr_t list_pop(void **head) {
+    uintptr_t e = (uintptr_t)*head;
+    *head = *toplink(e & ~CANARYBIT);
+    return e;
+}
+
+static inline void list_push(void **head, uintptr_t e) {
+    *toplink(e & ~CANARYBIT) = *head;
+    *head = (void *)e;
+}
 
 GORT_API const char *gort_stack_guard_name(int guard) {
     switch (guard) {
@@ -220,12 +244,38 @@ static void guard_choose(void) {
     pool.mapbudget = g == GORT_GUARD_MPROTECT ? map_budget() : 0;
 }
 
+/* process_madvise on this process: one system call for a batch of
+ * scattered pages. Linux 6.13 and later take any advice for the caller
+ * itself, guard regions included; elsewhere a madvise per guard. */
+static long pmadvise(const struct iovec *iov, size_t n, int advice) {
+    return syscall(SYS_process_madvise, pool.pidfd, iov, n, advice, 0);
+}
+
+static void pmadvise_probe(void) {
+    pool.pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);   /* close-on-exec */
+    if (pool.pidfd < 0)
+        return;
+    char *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    struct iovec a = { p, PAGE };
+    pool.pmguard = pmadvise(&a, 1, MADV_GUARD_INSTALL) == (long)PAGE;
+    munmap(p, 2 * PAGE);
+    if (!pool.pmguard) {
+        close(pool.pidfd);
+        pool.pidfd = -1;
+    }
+}
+
 int gort__stackpool_init(size_t size) {
     memset(&pool, 0, sizeof pool);
     pool.uffd = -1;
+    pool.pidfd = -1;
     gort__stacksize = size;
     pool.slotsize = size + PAGE;
     guard_choose();
+    if (pool.guard == GORT_GUARD_MADVISE)
+        pmadvise_probe();
     if (gort__debug_mtrace || gort__debug_schedtrace > 0)
         gort__stackguard_trace();
     return 0;
@@ -258,8 +308,11 @@ void gort__stackpool_destroy(void) {
     }
     if (pool.uffd >= 0)
         close(pool.uffd);
+    if (pool.pidfd >= 0)
+        close(pool.pidfd);
     memset(&pool, 0, sizeof pool);
     pool.uffd = -1;
+    pool.pidfd = -1;
 }
 
 /* ---- chunks and slots ------------------------------------------------------ */
@@ -363,20 +416,41 @@ static void guard_arm(chunk *c, uintptr_t guard) {
     }
 }
 
-/* Takes the next never-used slot and arms its guard. pool.lock held. */
-static uintptr_t carve_slot(bool *canary) {
+/* Carves never-used slots into pp's empty cache and arms their guards.
+ * pool.lock held. At least one slot, more as more stacks are in use (a
+ * program with a few goroutines keeps a few stacks), up to a batch from
+ * one chunk, whose guard regions go in with one process_madvise: a tenth
+ * off the time to park a million goroutines. (Populating the stacks' top
+ * pages the same way, MADV_POPULATE_WRITE, instead of a fault each, was
+ * measured too: no faster.) */
+static void carve_batch(P *pp) {
     chunk *c = pool.partial;
     if (c == NULL)
         gort__throw("stackalloc: pool exhausted despite credits");
-    uintptr_t guard = c->carve;
-    c->carve += pool.slotsize;
+    int64_t n = pool.ncarved / 4;
+    int64_t left = (int64_t)((c->base + c->len - c->carve) / pool.slotsize);
+    n = n < 1 ? 1 : n > STACK_BATCH ? STACK_BATCH : n;
+    n = n < left ? n : left;
+    struct iovec guards[STACK_BATCH];
+    size_t ng = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uintptr_t guard = c->carve;
+        c->carve += pool.slotsize;
+        bool canary = c->guard == GORT_GUARD_CANARY && !(c->baseguard && guard == c->base);
+        if (c->guard == GORT_GUARD_MADVISE && pool.pmguard)
+            guards[ng++] = (struct iovec){ (void *)guard, PAGE };
+        else if (canary || c->guard != GORT_GUARD_CANARY)
+            guard_arm(c, guard);
+        list_push(&pp->stackcache, stack_entry(guard + pool.slotsize, canary));
+        pp->stackcachecnt++;
+    }
     if (c->carve == c->base + c->len)
         pool.partial = c->nextpartial;
-    pool.ncarved++;
-    *canary = c->guard == GORT_GUARD_CANARY && !(c->baseguard && guard == c->base);
-    if (*canary || c->guard != GORT_GUARD_CANARY)
-        guard_arm(c, guard);
-    return guard + pool.slotsize;
+    pool.ncarved += n;
+    if (ng > 0 && pmadvise(guards, ng, MADV_GUARD_INSTALL) != (long)(ng * PAGE)) {
+        for (size_t i = 0; i < ng; i++)   /* installing twice is harmless */
+            guard_arm(c, (uintptr_t)guards[i].iov_base);
+    }
 }
 
 /* ---- canaries -------------------------------------------------------------- */
@@ -443,21 +517,6 @@ void gort__stackcredit_return(P *pp) {
     pp->stackcredit -= STACK_BATCH;
 }
 
-/* The cache and free-list entry for a stack: its top, and the canary bit. */
-static inline uintptr_t stack_entry(uintptr_t hi, bool canary) { return hi | (canary ? CANARYBIT : 0); }
-
-/* Pops the first entry of a list linked through the stacks' top words. */
-static inline uintptr_t list_pop(void **head) {
-    uintptr_t e = (uintptr_t)*head;
-    *head = *toplink(e & ~CANARYBIT);
-    return e;
-}
-
-static inline void list_push(void **head, uintptr_t e) {
-    *toplink(e & ~CANARYBIT) = *head;
-    *head = (void *)e;
-}
-
 /* A stack for a G about to run for the first time. Cannot fail: the G holds
  * a credit, and the pool invariant guarantees a slot outside P caches.
  * *canary says whether the stack has a canary instead of a guard page. */
@@ -474,14 +533,10 @@ stack gort__stackalloc(P *pp, bool *canary) {
             pool.nfree--;
             pp->stackcachecnt++;
         }
-        if (pp->stackcache) {
-            e = list_pop(&pp->stackcache);
-            pp->stackcachecnt--;
-        } else {
-            bool c;
-            uintptr_t hi = carve_slot(&c);
-            e = stack_entry(hi, c);
-        }
+        if (pp->stackcache == NULL)
+            carve_batch(pp);
+        e = list_pop(&pp->stackcache);
+        pp->stackcachecnt--;
         gort__unlock(&pool.lock);
     }
     *canary = e & CANARYBIT;
