@@ -37,7 +37,8 @@ set -euo pipefail
 #            or another program's binaries with arguments (PROGRAM_CMD below);
 #            a program that measures several things runs once for all its rows
 #            (or FRESH_RUNS times, below)
-#   peer     Go (default) or nginx (httpd only)
+#   peer     Go (default), nginx (httpd only), or none (nothing to compare
+#            with: the target is on gort's own value)
 BENCHMARKS=(
     "spawn|ns/goroutine|0.30"
     "yield|ns/yield|0.40"
@@ -50,6 +51,7 @@ BENCHMARKS=(
     "park1m|ms|1.00"
     "park1m_rss|B/goroutine|1.60|park1m"
     "park1m_wake|ms|-|park1m"
+    "enomem|us/call|abs<=20|enomem|none"
     "mutex|ns/lock|-"
     "timers_wall|ms|-|timers"
     "timers_p50|us|-|timers"
@@ -337,6 +339,7 @@ measure() {
                 run_fresh "$prog" Go "$go_bin/$base" $args
             fi
             ;;
+        none) ;;
         nginx)
             if [[ -n $nginx_cmd && $have_wrk -eq 1 ]]; then
                 run_httpd nginx $((httpd_port + 2)) nginx_server $((httpd_port + 2))
@@ -384,7 +387,7 @@ for entry in "${BENCHMARKS[@]}"; do
     peer=${peer:-Go}
     if [[ $only != ",," && $only != *",$prog,"* && $only != *",$name,"* ]]; then continue; fi
     label="$name ($unit)"
-    if [[ $peer != Go ]]; then label+=" vs $peer"; fi
+    if [[ $peer != Go && $peer != none ]]; then label+=" vs $peer"; fi
 
     measure gort "$prog"
     measure "$peer" "$prog"
