@@ -251,10 +251,6 @@ typedef struct gort_stats {
     int     idle_procs;     /* Ps on the idle list */
     int     in_syscall;     /* Ms in a system call */
     int64_t steals;         /* successful run-queue steals so far */
-    /* Stacks (added in 0.3.0). */
-    int     stack_guard;    /* how stacks are guarded: a gort_stack_guard */
-    int64_t stacks;         /* stacks carved so far (each used by some goroutine) */
-    int64_t canary_stacks;  /* of those, stacks with a canary instead of a guard page */
 } gort_stats;
 
 /* How goroutine stacks are guarded against overflow, chosen once when
@@ -275,6 +271,20 @@ typedef enum gort_stack_guard {
 
 /* The name of a gort_stack_guard ("madvise", ...), or "?" for another value. */
 const char *gort_stack_guard_name(int guard);
+
+/* Metrics that grow from version to version without breaking callers built
+ * against older headers: the caller passes sizeof its struct, and the
+ * library fills what both know and zeroes what only the caller knows.
+ *     gort_metrics m;
+ *     gort_read_metrics(&m, sizeof m);
+ * Returns 0, or -EINVAL for a NULL m. All zero when no runtime runs. */
+typedef struct gort_metrics {
+    /* Stacks (0.3.0). */
+    int     stack_guard;    /* how stacks are guarded: a gort_stack_guard */
+    int64_t stacks;         /* stacks carved so far (each used by some goroutine) */
+    int64_t canary_stacks;  /* of those, stacks with a canary instead of a guard page */
+} gort_metrics;
+int gort_read_metrics(gort_metrics *m, size_t size);
 
 /* Fills st with a snapshot (all zero when no runtime runs).
  * GORT_DEBUG=schedtrace=MS prints a line in the shape of Go's

@@ -134,7 +134,25 @@ GORT_API void gort_read_stats(gort_stats *st) {
     st->procs = load_relaxed(&gort__gomaxprocs);
     st->in_syscall = load_relaxed(&gort__sched.in_syscall);
     st->steals = load_relaxed(&gort__sched.steals);
-    gort__stackstats(st);
     if (foreign)
         gort__foreign_exit();
+}
+
+GORT_API int gort_read_metrics(gort_metrics *m, size_t size) {
+    if (m == NULL)
+        return -EINVAL;
+    gort_metrics all;
+    memset(&all, 0, sizeof all);
+    bool foreign = getg() == NULL;
+    if (!foreign || gort__foreign_enter()) {
+        gort__stackstats(&all);
+        if (foreign)
+            gort__foreign_exit();
+    }
+    /* What both sides know, then zeros for what only the caller knows. */
+    size_t n = size < sizeof all ? size : sizeof all;
+    memcpy(m, &all, n);
+    if (size > n)
+        memset((char *)m + n, 0, size - n);
+    return 0;
 }

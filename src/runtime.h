@@ -464,7 +464,7 @@ void gort__stackcredit_return(P *pp);           /* trim pp->stackcredit */
 stack gort__stackalloc(P *pp, bool *canary);    /* cannot fail: backed by a credit */
 void gort__stackfree(P *pp, stack st, bool canary);
 void gort__stackguard_trace(void);              /* GORT_DEBUG: the chosen guard tier */
-void gort__stackstats(gort_stats *st);
+void gort__stackstats(gort_metrics *m);
 void gort__stackcache_flush(P *pp);             /* P destroyed: give everything back */
 bool gort__stack_guard_hit(uintptr_t addr);      /* addr is in some guard page */
 

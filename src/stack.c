@@ -286,11 +286,11 @@ void gort__stackguard_trace(void) {
             gort_stack_guard_name(pool.guard));
 }
 
-void gort__stackstats(gort_stats *st) {
+void gort__stackstats(gort_metrics *m) {
     gort__lock(&pool.lock);
-    st->stack_guard = pool.guard;
-    st->stacks = pool.ncarved;
-    st->canary_stacks = pool.ncanary;
+    m->stack_guard = pool.guard;
+    m->stacks = pool.ncarved;
+    m->canary_stacks = pool.ncanary;
     gort__unlock(&pool.lock);
 }
 

@@ -1,6 +1,6 @@
 /*
  * Stack guard tiers: each one, forced with GORT_DEBUG=stackguard=NAME, is
- * the one gort_read_stats reports (unless this kernel lacks it, which the
+ * the one gort_read_metrics reports (unless this kernel lacks it, which the
  * test finds out for itself) and catches an overflow; canary stacks catch
  * even a small one when the goroutine switches away; and a hundred thousand
  * goroutines hold a stack each at the default size.
@@ -78,8 +78,8 @@ static int reported;
 
 static void read_guard(void *arg) {
     (void)arg;
-    gort_stats st;
-    gort_read_stats(&st);
+    gort_metrics st;
+    CHECK_EQ(gort_read_metrics(&st, sizeof st), 0);
     reported = st.stack_guard;
     CHECK(st.stacks >= 1);   /* this goroutine's */
 }
@@ -102,6 +102,40 @@ TEST(uffd_reported) { check_reported(GORT_GUARD_UFFD); }
 TEST(uffd_zeropage_reported) { check_reported(GORT_GUARD_UFFD_ZEROPAGE); }
 TEST(mprotect_reported) { check_reported(GORT_GUARD_MPROTECT); }
 TEST(canary_reported) { check_reported(GORT_GUARD_CANARY); }
+
+/* gort_read_metrics fills what the caller's struct has room for, and
+ * zeroes what the library does not know. */
+static void metrics_sizes(void *arg) {
+    (void)arg;
+    CHECK_EQ(gort_read_metrics(NULL, sizeof(gort_metrics)), -EINVAL);
+    struct {
+        gort_metrics m;
+        int64_t later[4];   /* fields of a future version */
+    } big;
+    memset(&big, 0xAB, sizeof big);
+    CHECK_EQ(gort_read_metrics(&big.m, sizeof big), 0);
+    CHECK(big.m.stack_guard >= GORT_GUARD_MADVISE && big.m.stack_guard <= GORT_GUARD_CANARY);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(big.later[i], 0);
+    gort_metrics small;
+    memset(&small, 0xAB, sizeof small);
+    CHECK_EQ(gort_read_metrics(&small, sizeof(int)), 0);   /* an older caller's */
+    CHECK_EQ(small.stack_guard, big.m.stack_guard);
+    unsigned char *rest = (unsigned char *)&small + sizeof(int);
+    for (size_t i = 0; i < sizeof small - sizeof(int); i++)
+        CHECK_EQ(rest[i], 0xAB);   /* untouched */
+}
+
+TEST(metrics_by_size) { CHECK_EQ(gort_run(NULL, metrics_sizes, NULL), 0); }
+
+/* Outside a runtime: all zero. */
+TEST(metrics_without_runtime) {
+    gort_metrics m;
+    memset(&m, 0xAB, sizeof m);
+    CHECK_EQ(gort_read_metrics(&m, sizeof m), 0);
+    CHECK_EQ(m.stack_guard, 0);
+    CHECK_EQ(m.stacks, 0);
+}
 
 /* Unforced, the best one offered. */
 TEST(best_tier_chosen) {
@@ -245,8 +279,8 @@ static void deep_rounds(void *arg) {
             CHECK(gort_go(deep_child, NULL) > 0);
         gort_wg_wait(&deepwg);
     }
-    gort_stats st;
-    gort_read_stats(&st);
+    gort_metrics st;
+    CHECK_EQ(gort_read_metrics(&st, sizeof st), 0);
     CHECK(st.canary_stacks > 0);
 }
 
@@ -278,10 +312,10 @@ static void many_main(void *arg) {
     for (int64_t i = 0; i < n; i++)
         CHECK(gort_go(park, NULL) > 0);
     gort_wg_wait(&parked);
-    gort_stats st;
-    gort_read_stats(&st);
+    gort_metrics st;
+    CHECK_EQ(gort_read_metrics(&st, sizeof st), 0);
     CHECK(st.stacks >= n);
-    CHECK_EQ(st.goroutines, n + 1);
+    CHECK_EQ(gort_num_goroutines(), n + 1);
     printf("# %lld goroutines parked on stacks guarded by %s (%lld canary stacks)\n",
            (long long)n, gort_stack_guard_name(st.stack_guard), (long long)st.canary_stacks);
     CHECK_EQ(gort_chan_close(release), 0);

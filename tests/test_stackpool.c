@@ -91,8 +91,8 @@ static void mappings_main(void *arg) {
     for (int i = 0; i < MAPPINGS_LIVE; i++)
         CHECK(gort_go(park_on_release, NULL) > 0);
     gort_wg_wait(&parkedwg);   /* every one runs on a stack of its own */
-    gort_stats st;
-    gort_read_stats(&st);
+    gort_metrics st;
+    CHECK_EQ(gort_read_metrics(&st, sizeof st), 0);
     CHECK_EQ(st.stack_guard, GORT_GUARD_MPROTECT);
     CHECK(st.stacks >= MAPPINGS_LIVE);
     CHECK(st.canary_stacks > 0);
