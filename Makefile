@@ -7,7 +7,7 @@ PORT      ?= 8080
 ECHO_PORT ?= 7007
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help
+.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help oldkernel
 
 all: build                     ## configure and build the release into build/
 
@@ -22,6 +22,9 @@ deps:                          ## install missing build tools (apt-get, as root)
 
 test: deps                     ## release, ASan and TSan test runs, install smoke test
 	BUILD=$(BUILD) scripts/test.sh
+
+oldkernel:                     ## the tests on Debian 12's kernel (6.1) in a qemu VM (scripts/oldkernel.sh)
+	scripts/oldkernel.sh
 
 demo: deps build               ## run examples/demo.c
 	@test -x $(BUILD)/demo || { echo "make demo: no $(BUILD)/demo: examples/demo.c does not exist" >&2; exit 1; }
