@@ -353,6 +353,11 @@ static int chunk_grow(void) {
     }
     c->base = (uintptr_t)base;
     c->guard = pool.guard;
+    /* Never huge pages: with transparent huge pages "always" (Debian 12's
+     * default) the first touch of a stack would fault in 2 MiB, eight
+     * stacks' worth of mostly untouched address space, and a thousand
+     * goroutines would cost gigabytes. */
+    (void)madvise(base, c->len, MADV_NOHUGEPAGE);
 
     if (pool.uffd >= 0) {
         /* Register the chunk now; each guard page is write-protected when

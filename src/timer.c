@@ -145,13 +145,17 @@ bool gort__deltimer(timer *t) {
 }
 
 /* Waits until t's function, if it is running, has returned (the caller
- * has taken t out of its heap, so it cannot start again). */
+ * has taken t out of its heap, so it cannot start again). The function
+ * runs on some M's g0 and never blocks (a send that does not wait, a
+ * gort__newproc1), so it ends soon: spin, then give the CPU to the OS, as
+ * Go's deltimer does for a timerRunning timer. Never gort_yield: callers
+ * hold the timer's runtime lock, and a goroutine parked in the run queue
+ * holding it while others sleep on it, each keeping its P, can leave no P
+ * to run it. */
 void gort__timer_waitfire(timer *t) {
     for (int i = 0; load_acq(&t->firing); i++) {
         if (i < 100)
             gort__procyield(10);
-        else if (getg() != NULL)
-            gort_yield();
         else
             gort__osyield();
     }
