@@ -269,6 +269,14 @@ typedef enum gort_stack_guard {
                                 stack, checked at every switch */
 } gort_stack_guard;
 
+/* Writes every goroutine to fd: its id, state (Go's words: "chan receive",
+ * "running"...), how long it has waited, its M and P, a backtrace, and
+ * where it was created; goroutines alike are grouped. SIGQUIT prints the
+ * same and exits 2 (GORT_DEBUG=quitdump=0 leaves SIGQUIT alone), and so
+ * does every fatal error. From any thread. 0; -EBADF for a bad fd or a
+ * failed write's negative errno; -ESRCH when no runtime runs. */
+int gort_dump(int fd);
+
 /* The name of a gort_stack_guard ("madvise", ...), or "?" for another value. */
 const char *gort_stack_guard_name(int guard);
 

@@ -115,12 +115,24 @@ G *gort__malg(void) {
             return NULL;
         }
         s->next = allgs.slabs;
-        allgs.slabs = s;
+        store_rel(&allgs.slabs, s);   /* release: gort__forallg reads without the lock */
     }
-    G *gp = &s->g[s->used++];
+    G *gp = &s->g[s->used];
+    store_rel(&s->used, s->used + 1);
     gort__unlock(&allgs.lock);
     store_relaxed(&gp->atomicstatus, Gdead);
     return gp;
+}
+
+/* Calls fn on every G ever allocated, without a lock (so a fatal error
+ * can, whatever lock its thread holds): slabs and their counts are only
+ * ever published after their Gs are initialised. */
+void gort__forallg(void (*fn)(G *gp, void *arg), void *arg) {
+    for (gslab *s = load_acq(&allgs.slabs); s; s = s->next) {
+        int n = load_acq(&s->used);
+        for (int i = 0; i < n; i++)
+            fn(&s->g[i], arg);
+    }
 }
 
 /* Frees every G at shutdown, abandoned ones included. */
@@ -198,10 +210,14 @@ void gort__gfpurge(P *pp) {
 
 /* ---- newproc: gort_go ----------------------------------------------------- */
 
-static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid) {
+static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid, uintptr_t gopc) {
+    G *parent = getg();
     gp->fn = fn;
     gp->arg = arg;
     gp->goid = goid;
+    gp->gopc = gopc;
+    gp->parentgoid = parent ? parent->goid : 0;
+    gp->waitsince = 0;
     gp->waitreason = waitReasonZero;
     gp->param = NULL;
     gp->waiting = NULL;
@@ -217,7 +233,7 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid) {
  * is left. *gpp (if not NULL) receives the G; once it is queued another M
  * may steal, run and end it, so the caller reads nothing of it but that
  * the G exists (gort_run, before any other M runs). */
-int64_t gort__newproc1(void (*fn)(void *), void *arg, P *pp, G **gpp) {
+int64_t gort__newproc1(void (*fn)(void *), void *arg, uintptr_t gopc, P *pp, G **gpp) {
     int err;
     if (pp->stackcredit == 0 && (err = gort__stackreserve(pp)) < 0)
         return err;
@@ -226,7 +242,7 @@ int64_t gort__newproc1(void (*fn)(void *), void *arg, P *pp, G **gpp) {
         return -ENOMEM;
     pp->stackcredit--;
     int64_t goid = newgoid(pp);
-    ginit(gp, fn, arg, goid);
+    ginit(gp, fn, arg, goid, gopc);
     store_relaxed(&pp->ncreated, pp->ncreated + 1);
     if (gpp)
         *gpp = gp;
@@ -238,7 +254,7 @@ int64_t gort__newproc1(void (*fn)(void *), void *arg, P *pp, G **gpp) {
  * an M, or by a goroutine between syscall enter and exit. Its resources
  * come from the global pools, it goes on the global queue, and an idle P
  * is woken to run it. */
-static int64_t newproc_global(void (*fn)(void *), void *arg) {
+static int64_t newproc_global(void (*fn)(void *), void *arg, uintptr_t gopc) {
     int err = gort__stackreserve1();
     if (err < 0)
         return err;
@@ -249,7 +265,7 @@ static int64_t newproc_global(void (*fn)(void *), void *arg) {
     if (!gp && !(gp = gort__malg()))
         return -ENOMEM;  /* the credit stays reserved; harmless slack */
     int64_t goid = (int64_t)xadd(&gort__sched.goidgen, 1);
-    ginit(gp, fn, arg, goid);
+    ginit(gp, fn, arg, goid, gopc);
     xadd(&gort__sched.nforeign, 1);
     gort__lock(&gort__sched.lock);
     gort__globrunqput(gp);
@@ -263,19 +279,19 @@ static int64_t newproc_global(void (*fn)(void *), void *arg) {
 /* gort_go. From a running goroutine: its P's runnext, no lock. From a
  * thread that is not an M: only while the runtime is open (it may be
  * starting or shutting down), else -EPERM. */
-static int64_t newproc(void (*fn)(void *), void *arg) {
+static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t gopc) {
     M *mp = getm();
     if (mp == NULL) {
         if (!gort__foreign_enter())
             return -EPERM;
-        int64_t id = newproc_global(fn, arg);
+        int64_t id = newproc_global(fn, arg, gopc);
         gort__foreign_exit();
         return id;
     }
     P *pp = mp->p;
     if (mp->curg == NULL || pp == NULL || readgstatus(mp->curg) != Grunning)
-        return newproc_global(fn, arg);
-    int64_t goid = gort__newproc1(fn, arg, pp, NULL);
+        return newproc_global(fn, arg, gopc);
+    int64_t goid = gort__newproc1(fn, arg, gopc, pp, NULL);
     if (goid > 0 && load_relaxed(&gort__sched.mainstarted))
         gort__wakep();
     return goid;
@@ -343,7 +359,8 @@ __attribute__((noreturn)) static void goexit1(void) {
 GORT_API int64_t gort_go(void (*fn)(void *), void *arg) {
     if (fn == NULL)
         return -EINVAL;
-    return newproc(fn, arg);
+    /* Where it was called from, for goroutine dumps ("created by"). */
+    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0));
 }
 
 GORT_API int64_t gort_id(void) {

@@ -112,6 +112,7 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     xadd(&gort__rungen, 1);   /* odd: running */
     gort__sched.maxmcount = maxm;
     gort__sched.starttime = gort__nanotime();
+    gort__sched.startticks = gort__cputicks();
     gort__ncpu = gort__getproccount();
     gort__debug_parse();
     gort__stackpool_init(stacksize);
@@ -148,7 +149,7 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     /* The main goroutine, id 1, in P0's runnext. */
     G *gp = NULL;
     if (err == 0) {
-        int64_t goid = gort__newproc1(main_fn, arg, m0->p, &gp);
+        int64_t goid = gort__newproc1(main_fn, arg, (uintptr_t)__builtin_return_address(0), m0->p, &gp);
         if (goid < 0)
             err = (int)goid;
     }

@@ -21,6 +21,8 @@ uint32_t gort__rungen;
 int32_t  gort__debug_schedtrace;
 int32_t  gort__debug_mtrace;
 int32_t  gort__debug_stackguard;
+int32_t  gort__debug_quitdump;
+int32_t  gort__traceback_level = TRACEBACK_ALL;   /* also before gort_run */
 
 /* CPUs this process may run on: the default GOMAXPROCS. */
 int32_t gort__getproccount(void) {
@@ -72,10 +74,33 @@ static void env_stackguard(const char *v, size_t n) {
  *   schedtrace=MS   a scheduler summary line every MS milliseconds
  *   mtrace=1        a line as each M starts
  *   stackguard=NAME force a stack guard tier (gort_stack_guard_name's names)
- * Unknown names and bad values are reported and ignored. */
+ *   quitdump=0      leave SIGQUIT to the program (by default it dumps the
+ *                   goroutines and exits 2, as Go does)
+ * Unknown names and bad values are reported and ignored.
+ * Also $GORT_TRACEBACK, as Go's GOTRACEBACK: what a fatal error prints:
+ *   none    the message only
+ *   all     and every goroutine (the default; "single" means the same)
+ *   system  and the runtime's own frames
+ *   crash   as system, then abort() instead of exit(2), for a core dump */
 void gort__debug_parse(void) {
     gort__debug_schedtrace = 0;
     gort__debug_mtrace = 0;
+    gort__debug_quitdump = 1;
+    gort__traceback_level = TRACEBACK_ALL;
+    const char *tb = getenv("GORT_TRACEBACK");
+    if (tb && *tb) {
+        if (strcmp(tb, "none") == 0 || strcmp(tb, "0") == 0)
+            gort__traceback_level = TRACEBACK_NONE;
+        else if (strcmp(tb, "all") == 0 || strcmp(tb, "single") == 0 || strcmp(tb, "1") == 0)
+            gort__traceback_level = TRACEBACK_ALL;
+        else if (strcmp(tb, "system") == 0 || strcmp(tb, "2") == 0)
+            gort__traceback_level = TRACEBACK_SYSTEM;
+        else if (strcmp(tb, "crash") == 0)
+            gort__traceback_level = TRACEBACK_CRASH;
+        else
+            fprintf(stderr, "gort: GORT_TRACEBACK=%s: want none, all, system or crash; ignored\n",
+                    tb);
+    }
     gort__debug_stackguard = gort__env_nouffd() ? GORT_GUARD_MPROTECT : 0;
     const char *s = getenv("GORT_DEBUG");
     while (s && *s) {
@@ -90,6 +115,8 @@ void gort__debug_parse(void) {
             env_int("GORT_DEBUG mtrace", v, vlen, 0, 1, &gort__debug_mtrace);
         else if (klen == 10 && strncmp(s, "stackguard", 10) == 0)
             env_stackguard(v, vlen);
+        else if (klen == 8 && strncmp(s, "quitdump", 8) == 0)
+            env_int("GORT_DEBUG quitdump", v, vlen, 0, 1, &gort__debug_quitdump);
         else if (len > 0)
             fprintf(stderr, "gort: GORT_DEBUG: unknown setting '%.*s' ignored\n", (int)len, s);
         s += len;

@@ -84,6 +84,22 @@ void gort__procyield(int cycles);
 void gort__osyield(void);
 void gort__usleep(int64_t us);
 
+/* A cycle counter read in a few cycles, for how long a goroutine has
+ * waited (goroutine dumps): no system call on the park path. */
+static inline uint64_t gort__cputicks(void) {
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return 0;
+#endif
+}
+
 /* ---- arch/: the context switch ------------------------------------------ */
 
 /* A saved context is only a stack pointer: gort__ctx_switch pushes the
@@ -150,6 +166,10 @@ struct g {
     G         *chaintail;
     int32_t    chainn;
     M         *lockedm;      /* gort_lock_thread: the only M that runs this G */
+    /* For goroutine dumps (traceback.c). */
+    uintptr_t  gopc;         /* return address of the gort_go that created it */
+    int64_t    parentgoid;   /* the goroutine that did; 0 for a thread */
+    uint64_t   waitsince;    /* gort__cputicks() when it last parked */
 } __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
@@ -330,6 +350,7 @@ typedef struct schedt {
     int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
     int64_t    steals;       /* atomic */
     int64_t    starttime;    /* gort_now() when gort_run started */
+    uint64_t   startticks;   /* gort__cputicks() then, to turn ticks into time */
     bool       mainstarted;  /* atomic */
     G         *maing;
 } schedt;
@@ -350,6 +371,10 @@ extern uint32_t gort__rungen;     /* atomic */
 extern int32_t  gort__debug_schedtrace;   /* ms; 0 off */
 extern int32_t  gort__debug_mtrace;       /* print each M as it starts */
 extern int32_t  gort__debug_stackguard;   /* a gort_stack_guard to force; 0 the best */
+extern int32_t  gort__debug_quitdump;     /* SIGQUIT dumps goroutines and exits (default 1) */
+/* $GORT_TRACEBACK, as Go's GOTRACEBACK: what a fatal error prints. */
+enum { TRACEBACK_NONE, TRACEBACK_ALL, TRACEBACK_SYSTEM, TRACEBACK_CRASH };
+extern int32_t  gort__traceback_level;
 
 /* ---- TLS: the current M ------------------------------------------------- */
 
@@ -410,6 +435,7 @@ static inline void gort__gswitch(G *from, G *to) {
 }
 
 void gort__gobind(M *mp, G *gp);
+void gort__forallg(void (*fn)(G *gp, void *arg), void *arg);
 
 /* Switches from g0 to gp; a G that has never run gets its stack first. */
 static inline void gort__gogo(M *mp, G *gp) {
@@ -445,6 +471,11 @@ static inline void gort__mcall(mcallfn fn) {
 /* Prints "gort: <formatted>" and aborts: user-facing fatal errors. */
 __attribute__((noreturn, format(printf, 1, 2))) void gort__fatal(const char *fmt, ...);
 void gort__signal_install(void);
+/* traceback.c: every goroutine, with its state and frames, to fd; why (if
+ * not NULL) first; sigctx is the ucontext of a fault in the current
+ * goroutine, or NULL. 0 or a negative errno. */
+int  gort__dumpall(int fd, const char *why, const void *sigctx);
+const char *gort__waitreason_string(int r);   /* sched.c: Go's words */
 void gort__signal_uninstall(void);
 int  gort__minit(M *mp);     /* per-thread signal setup on the M's own thread */
 void gort__unminit(M *mp);
@@ -487,7 +518,7 @@ void gort__runqputlist(P *pp, G *list);
 G   *gort__malg(void);
 void gort__gfpurge(P *pp);
 void gort__allgs_free(void);
-int64_t gort__newproc1(void (*fn)(void *), void *arg, P *pp, G **gpp);
+int64_t gort__newproc1(void (*fn)(void *), void *arg, uintptr_t gopc, P *pp, G **gpp);
 int64_t gort__gcount(void);
 
 /* ---- m.c ---------------------------------------------------------------- */

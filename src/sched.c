@@ -27,7 +27,6 @@
 
 #include "runtime.h"
 
-static const char *waitreason_string(waitReason r);
 
 enum { stealTries = 4 };
 
@@ -515,7 +514,7 @@ void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
     if (unlikely(readgstatus(gp) != Grunning)) {
         if (readgstatus(gp) == Gsyscall) {
             char what[64];
-            snprintf(what, sizeof what, "blocking %s", waitreason_string(reason));
+            snprintf(what, sizeof what, "blocking %s", gort__waitreason_string(reason));
             gort__fatal_insyscall(gp, what);
         }
         gort__throw("gopark: bad g status");
@@ -525,6 +524,7 @@ void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
     mp->waitlock = lock;
     mp->waitunlockf = unlockf;
     gp->waitreason = (uint8_t)reason;
+    gp->waitsince = gort__cputicks();
     gort__mcall(park_m);
 }
 
@@ -638,7 +638,7 @@ void gort__checkdead(void) {
         if (!gort__runqempty(gort__allp[i]))
             gort__throw("checkdead: runnable g on a local queue");
     G *maing = gort__sched.maing;
-    const char *why = waitreason_string((waitReason)maing->waitreason);
+    const char *why = gort__waitreason_string((waitReason)maing->waitreason);
     gort__fatal("all goroutines are asleep - deadlock! (%lld goroutines; main goroutine: %s)",
                 (long long)gort__gcount(), why);
 }
@@ -655,11 +655,11 @@ void gort__incidlelocked(int32_t v) {
     gort__unlock(&gort__sched.lock);
 }
 
-static const char *waitreason_string(waitReason r) {
+const char *gort__waitreason_string(int r) {
     static const char *const s[waitReasonCount] = {
 #define WAITREASON_STRING(name, str) [waitReason##name] = str,
         WAITREASONS(WAITREASON_STRING)
 #undef WAITREASON_STRING
     };
-    return r < waitReasonCount ? s[r] : "waiting";
+    return r >= 0 && r < waitReasonCount ? s[r] : "waiting";
 }

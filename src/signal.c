@@ -23,8 +23,8 @@
 
 #define SIGSTACK_SIZE (64 * 1024)
 
-static struct sigaction old_segv, old_bus;
-static bool installed;
+static struct sigaction old_segv, old_bus, old_quit;
+static bool installed, quitinstalled;
 
 static void writeerr(const char *s) {
     size_t n = strlen(s);
@@ -37,11 +37,30 @@ static void writeerr(const char *s) {
     }
 }
 
+/* After a fatal error's message: every goroutine (unless GORT_TRACEBACK
+ * says none), then exit status 2, as Go's fatal errors, or abort() for a
+ * core dump with GORT_TRACEBACK=crash. A second thread that fails while the
+ * first is still printing waits for the first to end the process. */
+__attribute__((noreturn)) static void die(const void *sigctx) {
+    static uint32_t dying;
+    if (!cas(&dying, 0, 1)) {
+        for (;;)
+            pause();
+    }
+    if (gort__traceback_level != TRACEBACK_NONE)
+        gort__dumpall(2, NULL, sigctx);
+    if (gort__traceback_level == TRACEBACK_CRASH) {
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    _exit(2);
+}
+
 void gort__throw(const char *msg) {
     char buf[512];
     snprintf(buf, sizeof buf, "gort: fatal error: %s\n", msg);
     writeerr(buf);
-    abort();
+    die(NULL);
 }
 
 void gort__fatal(const char *fmt, ...) {
@@ -55,7 +74,7 @@ void gort__fatal(const char *fmt, ...) {
     buf[len] = '\n';
     buf[len + 1] = 0;
     writeerr(buf);
-    abort();
+    die(NULL);
 }
 
 /* Async-signal-safe decimal formatting. */
@@ -126,10 +145,18 @@ static void sighandler(int sig, siginfo_t *si, void *ctx) {
         strcat(msg, kib);
         strcat(msg, " KiB stack)\n");
         writeerr(msg);
-        signal(SIGABRT, SIG_DFL);
-        abort();
+        die(ctx);
     }
     chain(sig, si, ctx, sig == SIGBUS ? &old_bus : &old_segv);
+}
+
+/* SIGQUIT (^\\): every goroutine, then exit 2, as Go does. */
+static void quithandler(int sig, siginfo_t *si, void *ctx) {
+    (void)sig;
+    (void)si;
+    (void)ctx;
+    gort__dumpall(2, "SIGQUIT: quit", NULL);
+    _exit(2);
 }
 
 void gort__signal_install(void) {
@@ -140,6 +167,11 @@ void gort__signal_install(void) {
     sigfillset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &old_segv);
     sigaction(SIGBUS, &sa, &old_bus);
+    quitinstalled = gort__debug_quitdump != 0;
+    if (quitinstalled) {
+        sa.sa_sigaction = quithandler;
+        sigaction(SIGQUIT, &sa, &old_quit);
+    }
     installed = true;
 }
 
@@ -148,6 +180,8 @@ void gort__signal_uninstall(void) {
         return;
     sigaction(SIGSEGV, &old_segv, NULL);
     sigaction(SIGBUS, &old_bus, NULL);
+    if (quitinstalled)
+        sigaction(SIGQUIT, &old_quit, NULL);
     installed = false;
 }
 

@@ -316,7 +316,7 @@ static void goFunc(void *arg, uintptr_t seq) {
     (void)seq;
     gort_timer *gt = arg;
     M *mp = getm();
-    if (mp->p == NULL || gort__newproc1(gt->fn, gt->fnarg, mp->p, NULL) < 0)
+    if (mp->p == NULL || gort__newproc1(gt->fn, gt->fnarg, 0, mp->p, NULL) < 0)
         gort_go(gt->fn, gt->fnarg);   /* no P (or no stack): the global path */
     gort__wakep();
 }
