@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing gort needs, only when it is missing:
-# cmake, gcc, make, pkg-config, and libssl-dev (OpenSSL's headers and
+# cmake, gcc, make, pkg-config, gdb, and libssl-dev (OpenSSL's headers and
 # libraries: tests/test_tls.c drives TLS through gort_fd_wait). With the
 # argument `go`, also golang-go (the Go peers of the benchmarks); with
 # `bench` (make bench), Go and what the httpd benchmark and the network
@@ -27,6 +27,7 @@ need make       make
 need pkg-config pkg-config
 need_header openssl/ssl.h libssl-dev
 core=${#missing[@]}
+need gdb gdb   # tests/gdb; without it ctest skips that test
 [ "$want_go" = 1 ] && need go golang-go
 if [ "$want_bench" = 1 ]; then
     need wrk wrk
@@ -52,5 +53,5 @@ install() {
 if [ "$core" -gt 0 ]; then
     install "${missing[@]}"          # the build tools and libraries (and the benchmark tools if wanted)
 elif ! install "${missing[@]}"; then
-    echo "deps: continuing without ${missing[*]}; bench/run.sh leaves out what needs them" >&2
+    echo "deps: continuing without ${missing[*]}; ctest and bench/run.sh leave out what needs them" >&2
 fi

@@ -8,7 +8,9 @@
 #     <gort.h> and the harness) and the prime sieve, against libgort.so, and
 #     runs them: programs outside the repository see the contract;
 #  3. a small CMake project that finds the library with find_package(gort)
-#     and links gort::gort (and gort::gort_static), and runs it.
+#     and links gort::gort (and gort::gort_static), and runs it;
+#  4. the gdb extension, where gdb's auto-load looks for it beside
+#     libgort.so, and (with gdb) that gdb loads it for hello-shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -143,6 +145,31 @@ if cmake -S "$tmp/consumer1" -B "$tmp/consumer1/build" -DCMAKE_PREFIX_PATH="$pre
         >/dev/null 2>&1; then
     echo "install-test: find_package(gort 1.0) accepted version $(pkg-config --modversion gort)" >&2
     exit 1
+fi
+
+# ---- 4. gdb: the extension where gdb's auto-load finds it ---------------------
+
+# gdb reads <a scripts directory>/<the real path of a library it loads>-gdb.py.
+# Its own is /usr/share/gdb/auto-load; another prefix's is added as
+# tools/gdb/README.md tells users to.
+autoload="$prefix/share/gdb/auto-load"
+gdbpy="$autoload$(readlink -f "$prefix/lib/libgort.so")-gdb.py"
+[ -f "$gdbpy" ] || { echo "install-test: no gdb extension at $gdbpy" >&2; exit 1; }
+if command -v gdb >/dev/null 2>&1; then
+    out=$(cd "$tmp/app" && LD_LIBRARY_PATH="$prefix/lib" env -u DEBUGINFOD_URLS gdb -batch -nx \
+        -iex "add-auto-load-scripts-directory $autoload" -iex "add-auto-load-safe-path $autoload" \
+        -ex "break worker" -ex run -ex "info goroutines" ./hello-shared 2>&1)
+    if grep -q 'ptrace: Operation not permitted' <<<"$out"; then
+        echo "install-test: $gdbpy installed; gdb may not trace here to try it"
+    elif ! grep -qE '^\*  +[0-9]+ +running +M[0-9]+ +worker ' <<<"$out"; then
+        printf '%s\n' "$out" >&2
+        echo "install-test: gdb did not load $gdbpy for hello-shared" >&2
+        exit 1
+    else
+        echo "install-test: gdb auto-loads $gdbpy: info goroutines lists $(grep -cE '^[* ]  +[0-9]+ ' <<<"$out") goroutines of hello-shared"
+    fi
+else
+    echo "install-test: $gdbpy installed; no gdb to try it with"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
