@@ -62,7 +62,10 @@ for src in "$repo"/tests/test_*.c; do
     cp "$src" .
     libs=()   # a test of gort beside another library links that library too
     grep -q '^#include <openssl/' "$src" && libs=(-lssl -lcrypto)
-    cc -O2 -o "$t" "$t.c" harness.c $(pkg-config --cflags --libs gort) "${libs[@]}"
+    # With frame pointers and no tail calls, as the README asks of a
+    # program whose goroutine dumps should show whole stacks (test_dump).
+    cc -O2 -fno-omit-frame-pointer -fno-optimize-sibling-calls -o "$t" "$t.c" harness.c \
+        $(pkg-config --cflags --libs gort) "${libs[@]}"
     ran=$((ran + 1))
     if out=$(LD_LIBRARY_PATH="$prefix/lib" "./$t" 2>&1); then
         echo "install-test: $t: $(tail -1 <<<"$out")"
