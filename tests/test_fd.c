@@ -1038,7 +1038,7 @@ static void regular_main(void *arg) {
     CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
     size_t got = 0;
     while (got < n) {
-        ssize_t r = gort_read(fd, back + got, 10007);
+        ssize_t r = gort_read(fd, back + got, n - got < 10007 ? n - got : 10007);
         CHECK(r > 0);
         got += (size_t)r;
     }
