@@ -7,7 +7,7 @@ PORT      ?= 8080
 ECHO_PORT ?= 7007
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help oldkernel
+.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help oldkernel valgrind
 
 all: build                     ## configure and build the release into build/
 
@@ -20,7 +20,8 @@ examples: build                ## the programs in examples/ (build/<name>)
 deps:                          ## install missing build tools (apt-get, as root)
 	scripts/deps.sh
 
-test: deps                     ## release, ASan and TSan test runs, install smoke test
+test: deps                     ## release, ASan, TSan and Valgrind test runs, install smoke test
+	scripts/deps.sh valgrind
 	BUILD=$(BUILD) scripts/test.sh
 
 oldkernel:                     ## the tests on Debian 12's kernel (6.1) in a qemu VM (scripts/oldkernel.sh)
@@ -53,11 +54,15 @@ bench: deps build              ## benchmarks against their Go peers (and nginx f
 	@test -f bench/run.sh || { echo "make bench: bench/run.sh does not exist" >&2; exit 1; }
 	bash bench/run.sh $(BUILD)
 
+valgrind: deps                 ## the black-box tests under Valgrind's memcheck (BUILD-valgrind)
+	scripts/deps.sh valgrind
+	BUILD=$(BUILD) scripts/valgrind.sh
+
 install: build                 ## install into PREFIX (default /usr/local)
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-clean:                         ## remove the build directories (BUILD, BUILD-asan, BUILD-tsan)
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+clean:                         ## remove the build directories (BUILD, BUILD-asan, BUILD-tsan, BUILD-valgrind)
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind
 
 help:
 	@grep -E '^[a-z]+:.*## ' Makefile | sed -E 's/^([a-z]+):.*## /  make \1\t/'

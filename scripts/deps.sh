@@ -4,17 +4,20 @@
 # libraries: tests/test_tls.c drives TLS through gort_fd_wait). With the
 # argument `go`, also golang-go (the Go peers of the benchmarks); with
 # `bench` (make bench), Go and what the httpd benchmark and the network
-# examples use: wrk, nginx and curl. Uses apt-get, and only as root. A
+# examples use: wrk, nginx and curl; with `valgrind` (make valgrind, make
+# test), valgrind, whose package also has the headers the runtime's stack
+# registration is built with. Uses apt-get, and only as root. A
 # missing benchmark tool is reported but not fatal: bench/run.sh says which
 # peers it could not run.
 set -euo pipefail
 
-want_go=0 want_bench=0
+want_go=0 want_bench=0 want_valgrind=0
 for arg in "$@"; do
     case "$arg" in
         go) want_go=1 ;;
         bench) want_go=1 want_bench=1 ;;
-        *) echo "usage: $0 [go|bench]" >&2; exit 2 ;;
+        valgrind) want_valgrind=1 ;;
+        *) echo "usage: $0 [go|bench|valgrind]" >&2; exit 2 ;;
     esac
 done
 
@@ -26,6 +29,7 @@ need gcc        gcc
 need make       make
 need pkg-config pkg-config
 need_header openssl/ssl.h libssl-dev
+[ "$want_valgrind" = 1 ] && need valgrind valgrind   # as needed as the core, when asked for
 core=${#missing[@]}
 need gdb gdb   # tests/gdb; without it ctest skips that test
 [ "$want_go" = 1 ] && need go golang-go

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: builds and runs the test suite three times (release, ASan+UBSan,
-# TSan), then the install smoke test, and prints one summary. Every stage runs
-# even when an earlier one failed; the exit status says whether all passed.
-# The build directories are $BUILD, $BUILD-asan and $BUILD-tsan (BUILD=build
-# by default).
+# TSan), the black-box tests a fourth time under Valgrind (scripts/valgrind.sh),
+# then the install smoke test, and prints one summary. Every stage runs even
+# when an earlier one failed; the exit status says whether all passed. The
+# build directories are $BUILD, $BUILD-asan, $BUILD-tsan and $BUILD-valgrind
+# (BUILD=build by default).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset MAKEFLAGS MFLAGS MAKELEVEL   # a quiet, top-level make under cmake --build
@@ -48,6 +49,25 @@ run_suite "$build"      -DCMAKE_BUILD_TYPE=RelWithDebInfo
 release_built=$built
 run_suite "$build-asan" "${san_flags[@]}" -DGORT_SANITIZE=address
 run_suite "$build-tsan" "${san_flags[@]}" -DGORT_SANITIZE=thread
+
+# Valgrind's memcheck over the black-box tests: one result per test program,
+# as ctest counts them. A run that gives no result (no valgrind, a failed
+# build) counts every black-box program as failed.
+nblackbox=$(ls tests/test_*.c | wc -l)
+vdir=$build-valgrind
+mkdir -p "$vdir"
+BUILD=$build scripts/valgrind.sh 2>&1 | tee "$vdir/valgrind.log"
+[ "${PIPESTATUS[0]}" = 0 ] || ok=0
+line=$(grep -E '^valgrind: [0-9]+ passed, [0-9]+ failed$' "$vdir/valgrind.log" | tail -1 || true)
+if [ -n "$line" ]; then
+    p=$(sed -E 's/valgrind: ([0-9]+) passed, ([0-9]+) failed/\1/' <<<"$line")
+    f=$(sed -E 's/valgrind: ([0-9]+) passed, ([0-9]+) failed/\2/' <<<"$line")
+    passed=$((passed + p)) failed=$((failed + f))
+    summary+=("$vdir: $p passed, $f failed (memcheck)")
+else
+    summary+=("$vdir: NO RESULT ($nblackbox tests counted as failed; see $vdir/valgrind.log)")
+    failed=$((failed + nblackbox)) ok=0
+fi
 
 echo "==== install smoke test"
 if [ "$release_built" = 0 ]; then   # it would install a stale build

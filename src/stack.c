@@ -32,6 +32,15 @@
  * list or in the unused tail of a chunk. Credits and stacks move between a
  * P and the pool in batches of STACK_BATCH; the hot path touches only the
  * P's own lists.
+ *
+ * Under Valgrind (built in when its headers were found, GORT_HAVE_VALGRIND)
+ * every carved stack is registered as a stack of its own: memcheck tracks
+ * the stack pointer and, not knowing a switch from a call, would take a
+ * switch between two stacks less than 2 MiB apart (neighbouring slots) for
+ * a frame pushed or popped and mark the memory between them. And memcheck
+ * is told what a stack's memory holds: nothing to touch until a slot is
+ * carved or while its stack is free, garbage when a G gets it. The client
+ * requests are a few instructions that do nothing when not under Valgrind.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,6 +57,10 @@
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/asan_interface.h>
+#endif
+#ifdef GORT_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#include <valgrind/valgrind.h>
 #endif
 
 #include "runtime.h"
@@ -84,6 +97,9 @@ typedef struct chunk {
     uintptr_t     carve;    /* next never-used slot */
     int           guard;    /* the pool's tier, or GORT_GUARD_CANARY past the budget */
     bool          baseguard; /* a canary chunk whose first guard page is mprotect'd */
+#ifdef GORT_HAVE_VALGRIND
+    unsigned      vgstack[STACKS_PER_CHUNK]; /* Valgrind's ids of the carved slots */
+#endif
 } chunk;
 
 static struct {
@@ -122,6 +138,62 @@ static inline void list_push(void **head, uintptr_t e) {
     *toplink(e & ~CANARYBIT) = *head;
     *head = (void *)e;
 }
+
+/* ---- Valgrind -------------------------------------------------------------- */
+
+#ifdef GORT_HAVE_VALGRIND
+/* A new chunk: no slot may be touched until it is carved. This also lets
+ * memcheck's leak scan, at exit, skip the never-used part of the pool
+ * instead of reading every page of it. */
+static void vg_chunk_new(chunk *c) { VALGRIND_MAKE_MEM_NOACCESS(c->base, c->len); }
+
+/* The slot whose guard page is at guard is carved: its stack is registered
+ * as a stack, and its top word becomes the free-list link. The guard page
+ * gets back what the mmap gave it, readable zeros (the canary and
+ * zero-page tiers read it; where the kernel guards it, the kernel reports a
+ * touch), unless it is mprotect'd, which Valgrind tracks itself. */
+static void vg_carve(chunk *c, uintptr_t guard, bool mprotected) {
+    uintptr_t hi = guard + pool.slotsize;
+    unsigned id = VALGRIND_STACK_REGISTER(hi - gort__stacksize, hi - 1);   /* lowest, highest */
+    c->vgstack[(guard - c->base) / pool.slotsize] = id;
+    if (!mprotected)
+        VALGRIND_MAKE_MEM_DEFINED(guard, PAGE);
+    VALGRIND_MAKE_MEM_UNDEFINED(toplink(hi), sizeof(void *));
+}
+
+static void vg_chunk_free(chunk *c) {
+    for (uintptr_t guard = c->base; guard < c->carve; guard += pool.slotsize)
+        VALGRIND_STACK_DEREGISTER(c->vgstack[(guard - c->base) / pool.slotsize]);
+}
+
+/* A G gets the stack: what the last one left is garbage to it. */
+static void vg_stack_alloc(uintptr_t hi) {
+    VALGRIND_MAKE_MEM_UNDEFINED(hi - gort__stacksize, gort__stacksize);
+}
+
+/* The stack is free: nothing but its free-list link may be touched, so a
+ * pointer into a dead goroutine's frames is reported where it is used. */
+static void vg_stack_free(uintptr_t hi) {
+    VALGRIND_MAKE_MEM_NOACCESS(hi - gort__stacksize, gort__stacksize - sizeof(void *));
+}
+
+/* The canary lines of the stack at lo are read on purpose: after an
+ * overflow has returned they lie below the stack pointer, which memcheck
+ * takes for popped frames that nothing may read. */
+static void vg_canary_read(uintptr_t lo) {
+    VALGRIND_MAKE_MEM_DEFINED(lo - LINE, LINE);
+    VALGRIND_MAKE_MEM_DEFINED(lo - PAGE, LINE);
+}
+#else
+static inline void vg_chunk_new(chunk *c) { (void)c; }
+static inline void vg_carve(chunk *c, uintptr_t guard, bool mprotected) {
+    (void)c, (void)guard, (void)mprotected;
+}
+static inline void vg_chunk_free(chunk *c) { (void)c; }
+static inline void vg_stack_alloc(uintptr_t hi) { (void)hi; }
+static inline void vg_stack_free(uintptr_t hi) { (void)hi; }
+static inline void vg_canary_read(uintptr_t lo) { (void)lo; }
+#endif
 
 GORT_API const char *gort_stack_guard_name(int guard) {
     switch (guard) {
@@ -226,6 +298,18 @@ static int64_t map_budget(void) {
     } else {
         used = 1000;
     }
+#ifdef GORT_HAVE_VALGRIND
+    /* Under Valgrind the tighter ceiling is its own table of the address
+     * space, 30,000 segments in its Linux builds (fixed when Valgrind is
+     * built, and it exits when the table is full). Every mapping, ours and
+     * Valgrind's, is a segment and the gap before it one more. (madvise
+     * guards pass through Valgrind to the kernel and cost no segments; it
+     * has no userfaultfd, so the uffd tiers fail their probe.) */
+    if (RUNNING_ON_VALGRIND) {
+        max = max < 30000 ? max : 30000;
+        used *= 2;
+    }
+#endif
     int64_t budget = max - max / 4 - used;
     return budget > 0 ? budget : 0;
 }
@@ -302,6 +386,7 @@ void gort__stackpool_destroy(void) {
         /* Only slots ever used can hold poisoned frames. */
         ASAN_UNPOISON_MEMORY_REGION((void *)c->base, c->carve - c->base);
 #endif
+        vg_chunk_free(c);
         munmap((void *)c->base, c->len);
         free(c);
         c = next;
@@ -380,6 +465,7 @@ static int chunk_grow(void) {
      * of in whatever is mapped under the chunk (one more mapping a chunk). */
     c->baseguard = c->guard == GORT_GUARD_CANARY &&
                    mprotect((void *)c->base, PAGE, PROT_NONE) == 0;
+    vg_chunk_new(c);   /* after the mprotects: memcheck takes memory made readable for defined */
     c->next = pool.chunks;
     store_rel(&pool.chunks, c);   /* release: pairs with the fault handler's walk */
     c->carve = c->base;
@@ -442,6 +528,8 @@ static void carve_batch(P *pp) {
         uintptr_t guard = c->carve;
         c->carve += pool.slotsize;
         bool canary = c->guard == GORT_GUARD_CANARY && !(c->baseguard && guard == c->base);
+        vg_carve(c, guard,
+                 c->guard == GORT_GUARD_MPROTECT || (c->guard == GORT_GUARD_CANARY && !canary));
         if (c->guard == GORT_GUARD_MADVISE && pool.pmguard)
             guards[ng++] = (struct iovec){ (void *)guard, PAGE };
         else if (canary || c->guard != GORT_GUARD_CANARY)
@@ -466,6 +554,7 @@ void gort__stackcanary_check(G *gp) {
     const uint64_t *last = (const uint64_t *)(gp->stack.lo - LINE);
     const uint64_t *first = (const uint64_t *)(gp->stack.lo - PAGE);
     uint64_t bits = 0;
+    vg_canary_read(gp->stack.lo);
     for (size_t i = 0; i < LINE / sizeof(uint64_t); i++)
         bits |= last[i] | first[i];
     if (unlikely(bits != 0))
@@ -546,6 +635,7 @@ stack gort__stackalloc(P *pp, bool *canary) {
     }
     *canary = e & CANARYBIT;
     uintptr_t hi = e & ~CANARYBIT;
+    vg_stack_alloc(hi);
     return (stack){ .lo = hi - gort__stacksize, .hi = hi };
 }
 
@@ -556,6 +646,7 @@ void gort__stackfree(P *pp, stack st, bool canary) {
      * poisoned; the next owner must start clean. */
     ASAN_UNPOISON_MEMORY_REGION((void *)st.lo, st.hi - st.lo);
 #endif
+    vg_stack_free(st.hi);
     list_push(&pp->stackcache, stack_entry(st.hi, canary));
     pp->stackcachecnt++;
     if (pp->stackcachecnt > STACKCACHE_MAX) {

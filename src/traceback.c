@@ -45,6 +45,10 @@
 
 #include "runtime.h"
 
+#ifdef GORT_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
+
 #define MAXFRAMES 32
 #define MAXGROUPS 4096
 #define SHOWIDS   16   /* ids listed for a group */
@@ -232,6 +236,19 @@ typedef struct trace {
     uintptr_t pc[MAXFRAMES];
 } trace;
 
+/* The i-th word at addr, on a goroutine's stack. Code without frame
+ * pointers leaves anything in rbp, so the walk can follow it to words never
+ * written; it checks each before use, but memcheck would report every such
+ * use, so under Valgrind the copy (not the stack) is declared defined. */
+__attribute__((no_sanitize_address, no_sanitize_thread)) static inline uintptr_t
+stackword(uintptr_t addr, int i) {
+    uintptr_t v = ((volatile uintptr_t *)addr)[i];
+#ifdef GORT_HAVE_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+#endif
+    return v;
+}
+
 /* Follows the frame-pointer chain from (pc, fp) within [lo, hi). Each
  * frame is two words at fp: the caller's fp and the return address. The
  * walk stops at the top of the stack (gostart's zero return address), or
@@ -251,8 +268,8 @@ walk(trace *t, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi) {
         t->pc[t->n++] = pc;
         if (fp < lo || fp + 16 > hi || (fp & 7) != 0)
             return;
-        uintptr_t next = ((volatile uintptr_t *)fp)[0];
-        pc = ((volatile uintptr_t *)fp)[1];
+        uintptr_t next = stackword(fp, 0);
+        pc = stackword(fp, 1);
         if (next <= fp) {
             /* The caller keeps no frame pointer: its return address is
              * still good, the chain beyond it is not. */
@@ -340,8 +357,8 @@ savedtrace(G *gp, trace *t) {
         if (lo == 0 || sp < lo || sp + 64 > hi)
             return false;   /* runnable but not yet started: no frames */
 #if defined(__x86_64__)
-        uintptr_t fp = ((volatile uintptr_t *)sp)[6];
-        uintptr_t pc = ((volatile uintptr_t *)sp)[7];
+        uintptr_t fp = stackword(sp, 6);
+        uintptr_t pc = stackword(sp, 7);
 #else
         uintptr_t fp = 0, pc = 0;
 #endif

@@ -89,8 +89,31 @@ int test_tsan(void) {
 #endif
 }
 
+/* Valgrind's header is looked for here, not by the build: the harness is
+ * also built outside it (scripts/install-test.sh). */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define HAVE_VALGRIND 1
+#endif
+#endif
+
+int test_valgrind(void) {
+#ifdef HAVE_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
+int test_skip(const char *why) {
+    printf("# skipped: %s\n", why);
+    fflush(stdout);
+    return 1;
+}
+
 int64_t test_scale(int64_t full, int64_t asan, int64_t tsan) {
-    if (test_tsan())
+    if (test_tsan() || test_valgrind())   /* Valgrind runs one thread at a time, slowly */
         return tsan;
     if (test_sanitized())
         return asan;

@@ -53,7 +53,14 @@ void test_check_eq_failed(const char *file, int line, const char *a_expr, const 
 int test_sanitized(void);
 int test_tsan(void);
 
-/* full without sanitizers, asan under ASan, tsan under TSan. */
+/* 1 when running under Valgrind (the harness was built with its header). */
+int test_valgrind(void);
+
+/* Says why a test does not run here ("# skipped: why") and returns 1:
+ *   if (test_valgrind() && test_skip("...")) return; */
+int test_skip(const char *why);
+
+/* full without sanitizers, asan under ASan, tsan under TSan and Valgrind. */
 int64_t test_scale(int64_t full, int64_t asan, int64_t tsan);
 
 /* Runs fn in a forked child with its stderr captured. Returns the child's

@@ -331,6 +331,9 @@ TEST(hundred_thousand_live_stacks) {
 TEST(hundred_thousand_live_stacks_mprotect) {
     if (test_sanitized())
         return; /* the sanitizers' own mappings change the budget */
+    if (test_valgrind() && test_skip("100,000 live stacks take 7 minutes under Valgrind: it looks "
+                                     "every stack switch up in its list of stacks"))
+        return;
     force(GORT_GUARD_MPROTECT);
     int64_t n = 100000;
     CHECK_EQ(gort_run(NULL, many_main, &n), 0);

@@ -70,8 +70,11 @@ static void exhaust(int64_t limit) {
 /* mprotect'd guard pages split the mapping: two mappings per stack, and
  * vm.max_map_count (65,530 by default) would run out near 32,000 stacks.
  * Past its budget of mappings the pool makes canary stacks instead: 40,000
- * goroutines all hold a stack at once, and gort_go never fails. */
-#define MAPPINGS_LIVE 40000
+ * goroutines all hold a stack at once, and gort_go never fails. Under
+ * Valgrind the budget is its table of segments, about 11,000 stacks, and
+ * 15,000 are enough (40,000 would take minutes: every stack switch is
+ * looked up in its list of stacks). */
+#define MAPPINGS_LIVE (test_valgrind() ? 15000 : 40000)
 static gort_chan *release;
 static gort_waitgroup parkedwg;
 
