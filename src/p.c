@@ -73,8 +73,13 @@ P *gort__pidleget(void) {
         gort__sched.pidle = pp->link;
         xadd(&gort__sched.npidle, -1);
         store_relaxed(&pp->handed, 1);   /* on its way to an M (timesleepuntil1) */
-        if (load_relaxed(&gort__sched.sysmonwait))
+        if (load_relaxed(&gort__sched.sysmonwait)) {
+            /* sysmon's clock stopped while it slept; goroutines about to
+             * park read it (waitsince), so bring it up to date now rather
+             * than when sysmon gets to run. */
+            store_relaxed(&gort__sched.coarsenow, gort__nanotime());
             gort__sysmonwake_locked(true);
+        }
     }
     return pp;
 }

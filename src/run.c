@@ -112,7 +112,7 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     xadd(&gort__rungen, 1);   /* odd: running */
     gort__sched.maxmcount = maxm;
     gort__sched.starttime = gort__nanotime();
-    gort__sched.startticks = gort__cputicks();
+    gort__sched.coarsenow = gort__sched.starttime;
     gort__ncpu = gort__getproccount();
     gort__debug_parse();
     gort__stackpool_init(stacksize);

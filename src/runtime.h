@@ -84,22 +84,6 @@ void gort__procyield(int cycles);
 void gort__osyield(void);
 void gort__usleep(int64_t us);
 
-/* A cycle counter read in a few cycles, for how long a goroutine has
- * waited (goroutine dumps): no system call on the park path. */
-static inline uint64_t gort__cputicks(void) {
-#if defined(__x86_64__)
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-#elif defined(__aarch64__)
-    uint64_t v;
-    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
-    return v;
-#else
-    return 0;
-#endif
-}
-
 /* ---- arch/: the context switch ------------------------------------------ */
 
 /* A saved context is only a stack pointer: gort__ctx_switch pushes the
@@ -169,7 +153,7 @@ struct g {
     /* For goroutine dumps (traceback.c). */
     uintptr_t  gopc;         /* return address of the gort_go that created it */
     int64_t    parentgoid;   /* the goroutine that did; 0 for a thread */
-    uint64_t   waitsince;    /* gort__cputicks() when it last parked */
+    int64_t    waitsince;    /* sched.coarsenow when it last parked */
 } __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
@@ -350,7 +334,7 @@ typedef struct schedt {
     int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
     int64_t    steals;       /* atomic */
     int64_t    starttime;    /* gort_now() when gort_run started */
-    uint64_t   startticks;   /* gort__cputicks() then, to turn ticks into time */
+    int64_t    coarsenow;    /* atomic; nanotime at sysmon's last round */
     bool       mainstarted;  /* atomic */
     G         *maing;
 } schedt;

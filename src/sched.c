@@ -524,7 +524,10 @@ void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
     mp->waitlock = lock;
     mp->waitunlockf = unlockf;
     gp->waitreason = (uint8_t)reason;
-    gp->waitsince = gort__cputicks();
+    /* sysmon's clock, not a clock read: parking stays as cheap as it was
+     * (a rdtsc here cost a tenth of a channel round trip). It lags by up
+     * to sysmon's delay, which dumps round away. */
+    gp->waitsince = load_relaxed(&gort__sched.coarsenow);
     gort__mcall(park_m);
 }
 

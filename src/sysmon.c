@@ -177,6 +177,7 @@ void gort__sysmon(void) {
             return;
         gort__reapm();
         int64_t now = gort__nanotime();
+        store_relaxed(&gort__sched.coarsenow, now);   /* goroutine dumps' wait times */
         /* Poll the network if nobody has for 10 ms: every P may be busy
          * with goroutines that keep it for long (Go's sysmon). */
         int64_t lastpoll = load_acq(&gort__sched.lastpoll);

@@ -192,28 +192,81 @@ static module *findmod(uintptr_t pc) {
     return NULL;
 }
 
-/* The function containing pc: its name and pc's offset in it, or NULL. */
-static const char *symbolize(uintptr_t pc, uintptr_t *off, module **mp) {
+/* The function containing pc: its name and pc's offset in it, or NULL;
+ * *file (if not NULL) gets the source file a local function came from
+ * (the symbol table's FILE entry before it), or NULL. */
+static const char *symbolize2(uintptr_t pc, uintptr_t *off, module **mp, const char **file) {
     module *m = findmod(pc);
     *mp = m;
+    if (file)
+        *file = NULL;
     if (m == NULL)
         return NULL;
     if (!m->loaded)
         loadmod(m);
     uintptr_t a = pc - m->bias;
     const Elf64_Sym *best = NULL;
+    const char *curfile = NULL, *bestfile = NULL;
     for (size_t i = 0; i < m->nsyms; i++) {
         const Elf64_Sym *s = &m->syms[i];
+        if (ELF64_ST_TYPE(s->st_info) == STT_FILE) {
+            curfile = m->strs + s->st_name;
+            continue;
+        }
         if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_value == 0 || s->st_value > a)
             continue;
         if (a < s->st_value + (s->st_size ? s->st_size : 1) &&
-            (best == NULL || s->st_value > best->st_value))
+            (best == NULL || s->st_value > best->st_value)) {
             best = s;
+            bestfile = ELF64_ST_BIND(s->st_info) == STB_LOCAL ? curfile : NULL;
+        }
     }
     if (best == NULL)
         return NULL;
     *off = a - best->st_value;
+    if (file)
+        *file = bestfile;
     return m->strs + best->st_name;
+}
+
+static const char *symbolize(uintptr_t pc, uintptr_t *off, module **mp) {
+    return symbolize2(pc, off, mp, NULL);
+}
+
+/* The runtime's source files (CMakeLists.txt's GORT_SOURCES): a local
+ * function from one of them is the runtime's, in a program linked with
+ * libgort.a, where no module boundary tells. */
+static const char *const runtimefiles[] = {
+    "futex.c", "m.c", "p.c", "g.c", "stack.c", "runq.c", "sched.c", "runtime.c", "run.c",
+    "sema.c", "mutex.c", "waitgroup.c", "rwmutex.c", "once.c", "cond.c", "chan.c", "select.c",
+    "syscall.c", "timer.c", "netpoll.c", "fd.c", "lockosthread.c", "time.c", "signal.c",
+    "trace.c", "traceback.c", "sysmon.c", "version.c",
+};
+
+/* Is the frame at pc the runtime's own? With libgort.so, any frame in it;
+ * linked statically, any gort_ function or local function of a runtime
+ * source file. */
+static bool isruntime(uintptr_t pc, const char **namep) {
+    uintptr_t off;
+    module *m, *gm;
+    const char *file;
+    const char *name = symbolize2(pc - 1, &off, &m, &file);
+    *namep = name;
+    symbolize((uintptr_t)gort_dump, &off, &gm);
+    if (m != NULL && gm != NULL && gm != &modtab.mods[0])
+        return m == gm;   /* libgort.so: its own module */
+    if (name == NULL)
+        return false;
+    if (strncmp(name, "gort_", 5) == 0)
+        return true;
+    if (file == NULL)
+        return false;
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    for (size_t i = 0; i < sizeof runtimefiles / sizeof runtimefiles[0]; i++)
+        if (strcmp(base, runtimefiles[i]) == 0)
+            return true;
+    return false;
 }
 
 static void symtab_begin(void) {
@@ -282,17 +335,21 @@ walk(trace *t, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi) {
 }
 
 /* Drops the runtime's own frames at the top (gopark, chanrecv...) down to
- * the public call the program made (gort_chan_recv), unless
- * GORT_TRACEBACK=system asks for them. */
+ * the public call the program made (gort_chan_recv), when the compiler kept
+ * its frame, or to the program's own frame; GORT_TRACEBACK=system keeps
+ * them. */
 static int firstshown(const trace *t) {
     if (gort__traceback_level >= TRACEBACK_SYSTEM)
         return 0;
+    const char *prev = NULL;
     for (int i = 0; i < t->n; i++) {
-        uintptr_t off;
-        module *m;
-        const char *name = symbolize(t->pc[i], &off, &m);
-        if (name && strncmp(name, "gort_", 5) == 0 && strncmp(name, "gort__", 6) != 0)
+        const char *name;
+        if (!isruntime(t->pc[i], &name)) {
+            if (i > 0 && prev && strncmp(prev, "gort_", 5) == 0 && strncmp(prev, "gort__", 6) != 0)
+                return i - 1;
             return i;
+        }
+        prev = name;
     }
     return 0;
 }
@@ -338,7 +395,7 @@ typedef struct gstate {
     uint8_t   waitreason;
     bool      locked;
     bool      havetrace;
-    uint64_t  waitsince;
+    int64_t   waitsince;
     int64_t   mid, pid;   /* -1 if none */
     trace     t;
 } gstate;
@@ -393,23 +450,18 @@ static const char *statusword(const gstate *st) {
     }
 }
 
-/* How long since ticks, in words: Go says "N minutes"; finer below that. */
-static void fmtwait(char *buf, size_t len, uint64_t ticks) {
+/* How long since when (nanotime), in words: Go says "N minutes"; finer
+ * below that. The park time comes from sysmon's clock, which lags by up
+ * to its delay: under a second is not worth saying. */
+static void fmtwait(char *buf, size_t len, int64_t when) {
     buf[0] = 0;
-    if (ticks == 0)
+    int64_t ns = gort__nanotime() - when;
+    if (when <= 0 || ns < 1000000000LL)
         return;
-    uint64_t nowt = gort__cputicks();
-    int64_t nowns = gort__nanotime() - gort__sched.starttime;
-    uint64_t spant = nowt - gort__sched.startticks;
-    if (nowns <= 0 || spant == 0 || ticks > nowt)
-        return;
-    double ns = (double)(nowt - ticks) * ((double)nowns / (double)spant);
-    if (ns >= 60e9)
-        snprintf(buf, len, ", %.0f minutes", ns / 60e9);
-    else if (ns >= 1e9)
-        snprintf(buf, len, ", %.1fs", ns / 1e9);
+    if (ns >= 60000000000LL)
+        snprintf(buf, len, ", %lld minutes", (long long)(ns / 60000000000LL));
     else
-        snprintf(buf, len, ", %.0fms", ns / 1e6);
+        snprintf(buf, len, ", %llds", (long long)(ns / 1000000000LL));
 }
 
 static void header(out *o, int64_t goid, const gstate *st) {
@@ -629,5 +681,6 @@ GORT_API int gort_dump(int fd) {
     int err = gort__dumpall(fd, NULL, NULL);
     if (foreign)
         gort__foreign_exit();
+    __asm__ volatile("" : "+r"(err));   /* no tail call: this frame stays in the dump */
     return err;
 }

@@ -205,8 +205,7 @@ static void dump_main(void *arg) {
 
     b = block_of(d, id_recv);
     expect_in(b, "[chan receive");
-    expect_in(b, "gort_chan_recv+");
-    expect_in(b, "parked_in_recv+");
+    expect_in(b, "parked_in_recv+");   /* gort_chan_recv's frame may be a tail call's */
     expect_in(b, "g_recv+");
     expect_in(b, "created by start_all in goroutine 1");
     CHECK(strstr(b, "gostart") == NULL);   /* the runtime's frames are hidden */
@@ -218,7 +217,7 @@ static void dump_main(void *arg) {
 
     struct { int64_t id; const char *state, *fn; } want[] = {
         { id_send, "[chan send", "parked_in_send+" },
-        { id_select, "[select,", "parked_in_select+" },
+        { id_select, "[select]", "parked_in_select+" },
         { id_nocase, "[select (no cases)", "parked_in_nocase+" },
         { id_mutex, "[sync.Mutex.Lock", "parked_in_lock+" },
         { id_wg, "[sync.WaitGroup.Wait", "parked_in_wait+" },
@@ -385,7 +384,7 @@ TEST(fatal_traceback_crash_aborts) {
     expect_in(errout, "deadlock!");
     char *b = block_of(errout, 1);
     expect_in(b, "gort_wg_wait+");
-    CHECK(strstr(errout, "gort__gopark") != NULL);   /* system: the runtime's frames too */
+    CHECK(strstr(errout, "chanwait+") != NULL);   /* system: the runtime's frames too */
     free(b);
 }
 
