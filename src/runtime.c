@@ -22,6 +22,7 @@ int32_t  gort__debug_schedtrace;
 int32_t  gort__debug_mtrace;
 int32_t  gort__debug_stackguard;
 int32_t  gort__debug_quitdump;
+int32_t  gort__debug_scheddetail;
 int32_t  gort__traceback_level = TRACEBACK_ALL;   /* also before gort_run */
 
 /* CPUs this process may run on: the default GOMAXPROCS. */
@@ -74,6 +75,7 @@ static void env_stackguard(const char *v, size_t n) {
  *   schedtrace=MS   a scheduler summary line every MS milliseconds
  *   mtrace=1        a line as each M starts
  *   stackguard=NAME force a stack guard tier (gort_stack_guard_name's names)
+ *   scheddetail=1   with schedtrace, Go's per-P, per-M and per-G lines
  *   quitdump=0      leave SIGQUIT to the program (by default it dumps the
  *                   goroutines and exits 2, as Go does)
  * Unknown names and bad values are reported and ignored.
@@ -86,6 +88,7 @@ void gort__debug_parse(void) {
     gort__debug_schedtrace = 0;
     gort__debug_mtrace = 0;
     gort__debug_quitdump = 1;
+    gort__debug_scheddetail = 0;
     gort__traceback_level = TRACEBACK_ALL;
     const char *tb = getenv("GORT_TRACEBACK");
     if (tb && *tb) {
@@ -115,6 +118,8 @@ void gort__debug_parse(void) {
             env_int("GORT_DEBUG mtrace", v, vlen, 0, 1, &gort__debug_mtrace);
         else if (klen == 10 && strncmp(s, "stackguard", 10) == 0)
             env_stackguard(v, vlen);
+        else if (klen == 11 && strncmp(s, "scheddetail", 11) == 0)
+            env_int("GORT_DEBUG scheddetail", v, vlen, 0, 1, &gort__debug_scheddetail);
         else if (klen == 8 && strncmp(s, "quitdump", 8) == 0)
             env_int("GORT_DEBUG quitdump", v, vlen, 0, 1, &gort__debug_quitdump);
         else if (len > 0)

@@ -356,6 +356,7 @@ extern int32_t  gort__debug_schedtrace;   /* ms; 0 off */
 extern int32_t  gort__debug_mtrace;       /* print each M as it starts */
 extern int32_t  gort__debug_stackguard;   /* a gort_stack_guard to force; 0 the best */
 extern int32_t  gort__debug_quitdump;     /* SIGQUIT dumps goroutines and exits (default 1) */
+extern int32_t  gort__debug_scheddetail;  /* schedtrace with Go's per-P/M/G lines */
 /* $GORT_TRACEBACK, as Go's GOTRACEBACK: what a fatal error prints. */
 enum { TRACEBACK_NONE, TRACEBACK_ALL, TRACEBACK_SYSTEM, TRACEBACK_CRASH };
 extern int32_t  gort__traceback_level;

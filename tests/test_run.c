@@ -635,6 +635,42 @@ TEST(schedtrace_prints) {
     CHECK(ok);
 }
 
+/* scheddetail=1: Go's per-P, per-M and per-G lines, a goroutine parked in
+ * a channel receive among them. */
+static gort_chan *detail_never;
+
+static void detail_parked(void *arg) {
+    (void)arg;
+    gort_chan_recv(detail_never, NULL);
+}
+
+static void detail_main(void *arg) {
+    CHECK_EQ(gort_chan_make(&detail_never, 0, 0), 0);
+    CHECK(gort_go(detail_parked, NULL) > 0);
+    trace_main(arg);
+    gort_chan_close(detail_never);
+}
+
+static void detail_child(void) {
+    setenv("GORT_DEBUG", "schedtrace=10,scheddetail=1,bogus=1", 1);
+    gort_config cfg = { .maxprocs = 2 };
+    CHECK_EQ(gort_run(&cfg, detail_main, NULL), 0);
+}
+
+TEST(scheddetail_prints_p_m_g) {
+    char *err = NULL;
+    int st = test_fork_capture(detail_child, 120, &err);
+    int ok = st == 0 && strstr(err, "SCHED") && strstr(err, "gcwaiting=false") &&
+             strstr(err, "\n  P0: status=") && strstr(err, "\n  P1: status=") &&
+             strstr(err, "\n  M0: p=") && strstr(err, "\n  G1: status=") &&
+             strstr(err, "(chan receive) m=-1 lockedm=-1") &&
+             strstr(err, "unknown setting 'bogus=1'");
+    if (!ok)
+        fprintf(stderr, "status %#x, stderr:\n%.3000s\n", st, err);
+    free(err);
+    CHECK(ok);
+}
+
 /* ---- Many Ps ------------------------------------------------------------- */
 
 TEST(maxprocs_many_more_than_cpus) {
