@@ -286,13 +286,26 @@ const char *gort_stack_guard_name(int guard);
  *     gort_metrics m;
  *     gort_read_metrics(&m, sizeof m);
  * Returns 0, or -EINVAL for a NULL m. All zero when no runtime runs. */
+#define GORT_WAIT_REASONS 16
 typedef struct gort_metrics {
     /* Stacks (0.3.0). */
     int     stack_guard;    /* how stacks are guarded: a gort_stack_guard */
     int64_t stacks;         /* stacks carved so far (each used by some goroutine) */
     int64_t canary_stacks;  /* of those, stacks with a canary instead of a guard page */
+    /* Scheduler counters since gort_run started (0.3.0): kept per P, summed
+     * here, so a reading taken while goroutines run is a close snapshot. */
+    int64_t goroutines_created;
+    int64_t context_switches;  /* goroutines switched to by the schedulers */
+    int64_t syscalls;          /* gort_syscall_enter brackets entered */
+    int64_t handoffs;          /* Ps sysmon took from a blocked system call and handed on */
+    int64_t threads_created;   /* Ms, the caller's thread and sysmon included */
+    int64_t parks[GORT_WAIT_REASONS]; /* goroutine parks by reason: gort_wait_reason_name(i) */
 } gort_metrics;
 int gort_read_metrics(gort_metrics *m, size_t size);
+
+/* The words Go uses for wait reason i of gort_metrics.parks ("chan receive",
+ * "sync.Mutex.Lock", ...); NULL for an index no reason has. */
+const char *gort_wait_reason_name(int i);
 
 /* Fills st with a snapshot (all zero when no runtime runs).
  * GORT_DEBUG=schedtrace=MS prints a line in the shape of Go's

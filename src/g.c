@@ -267,6 +267,7 @@ static int64_t newproc_global(void (*fn)(void *), void *arg, uintptr_t gopc) {
     int64_t goid = (int64_t)xadd(&gort__sched.goidgen, 1);
     ginit(gp, fn, arg, goid, gopc);
     xadd(&gort__sched.nforeign, 1);
+    xadd(&gort__sched.nforeigncreated, 1);
     gort__lock(&gort__sched.lock);
     gort__globrunqput(gp);
     gort__unlock(&gort__sched.lock);

@@ -178,6 +178,19 @@ GORT_API int gort_read_metrics(gort_metrics *m, size_t size) {
     bool foreign = getg() == NULL;
     if (!foreign || gort__foreign_enter()) {
         gort__stackstats(&all);
+        /* Destroyed Ps keep their counts: allp entries live until shutdown. */
+        int32_t np = load_acq(&gort__nallp);
+        all.goroutines_created = load_relaxed(&gort__sched.nforeigncreated);
+        for (int32_t i = 0; i < np; i++) {
+            P *pp = gort__allp[i];
+            all.goroutines_created += load_relaxed(&pp->ncreated);
+            all.context_switches += load_relaxed(&pp->nswitch);
+            all.syscalls += load_relaxed(&pp->nsyscall);
+            for (int r = 0; r < GORT_WAIT_REASONS; r++)
+                all.parks[r] += load_relaxed(&pp->nparks[r]);
+        }
+        all.handoffs = load_relaxed(&gort__sched.nhandoff);
+        all.threads_created = load_relaxed(&gort__sched.mnext);
         if (foreign)
             gort__foreign_exit();
     }

@@ -121,6 +121,7 @@ typedef enum {
 #undef WAITREASON_ENUM
     waitReasonCount
 } waitReason;
+_Static_assert(waitReasonCount <= GORT_WAIT_REASONS, "gort.h: GORT_WAIT_REASONS too small");
 
 
 typedef struct stack {
@@ -268,6 +269,10 @@ struct p {
      * the owner with relaxed stores, read by anyone with relaxed loads. */
     int64_t    ncreated;
     int64_t    nexited;
+    /* Counters for gort_read_metrics; owner-written, read relaxed. */
+    int64_t    nswitch;
+    int64_t    nsyscall;
+    int64_t    nparks[GORT_WAIT_REASONS];
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {
@@ -333,6 +338,8 @@ typedef struct schedt {
     int64_t    pollUntil;    /* atomic; when that M's poll ends (0: no deadline) */
     int32_t    in_syscall;   /* atomic; Gs between syscall enter and exit */
     int64_t    steals;       /* atomic */
+    int64_t    nhandoff;     /* atomic; Ps retaken from system calls and handed off */
+    int64_t    nforeigncreated; /* atomic; goroutines made where there was no P */
     int64_t    starttime;    /* gort_now() when gort_run started */
     int64_t    coarsenow;    /* atomic; nanotime at sysmon's last round */
     bool       mainstarted;  /* atomic */

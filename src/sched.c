@@ -383,8 +383,10 @@ static void execute(M *mp, G *gp, bool inheritTime) {
     mp->curg = gp;
     gp->m = mp;
     gort__casgstatus(gp, Grunnable, Grunning);
+    P *pp = mp->p;
     if (!inheritTime)
-        store_relaxed(&mp->p->schedtick, mp->p->schedtick + 1);
+        store_relaxed(&pp->schedtick, pp->schedtick + 1);
+    store_relaxed(&pp->nswitch, pp->nswitch + 1);
     gort__gogo(mp, gp);
 }
 
@@ -528,6 +530,7 @@ void gort__gopark(bool (*unlockf)(G *, void *), void *lock, waitReason reason) {
      * (a rdtsc here cost a tenth of a channel round trip). It lags by up
      * to sysmon's delay, which dumps round away. */
     gp->waitsince = load_relaxed(&gort__sched.coarsenow);
+    store_relaxed(&mp->p->nparks[reason], mp->p->nparks[reason] + 1);
     gort__mcall(park_m);
 }
 
@@ -656,6 +659,10 @@ void gort__incidlelocked(int32_t v) {
     if (v > 0)
         gort__checkdead();
     gort__unlock(&gort__sched.lock);
+}
+
+GORT_API const char *gort_wait_reason_name(int i) {
+    return i >= 0 && i < waitReasonCount ? gort__waitreason_string(i) : NULL;
 }
 
 const char *gort__waitreason_string(int r) {

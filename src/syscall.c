@@ -19,6 +19,7 @@ static void entersyscall(void) {
     gort__casgstatus(gp, Grunning, Gsyscall);
     xadd(&gort__sched.in_syscall, 1);
     store_relaxed(&pp->syscalltick, pp->syscalltick + 1);
+    store_relaxed(&pp->nsyscall, pp->nsyscall + 1);
     pp->m = NULL;
     mp->oldp = pp;
     mp->p = NULL;

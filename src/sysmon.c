@@ -126,6 +126,7 @@ static int retake(int64_t now) {
         if (cas(&pp->status, Psyscall, Pidle)) {
             n++;
             store_relaxed(&pp->syscalltick, t + 1);
+            xadd(&gort__sched.nhandoff, 1);
             gort__handoffp(pp);
         }
         gort__incidlelocked(1);

@@ -128,6 +128,50 @@ static void metrics_sizes(void *arg) {
 
 TEST(metrics_by_size) { CHECK_EQ(gort_run(NULL, metrics_sizes, NULL), 0); }
 
+/* The scheduler counters move as the program does. */
+static gort_chan *cnt_ch;
+static void cnt_recv(void *arg) {
+    (void)arg;
+    gort_chan_recv(cnt_ch, NULL);
+}
+
+static void counters_main(void *arg) {
+    (void)arg;
+    gort_metrics a, b;
+    CHECK_EQ(gort_read_metrics(&a, sizeof a), 0);
+    CHECK_EQ(gort_chan_make(&cnt_ch, 0, 0), 0);
+    for (int i = 0; i < 100; i++)
+        CHECK(gort_go(cnt_recv, NULL) > 0);
+    /* Let them run: finding nothing to receive, they park. */
+    test_yield_n(1000);
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ(gort_chan_send(cnt_ch, NULL), 0);
+    gort_syscall_enter();
+    gort_syscall_exit();
+    gort_mutex mu = { 0 };
+    gort_mutex_lock(&mu);
+    gort_mutex_unlock(&mu);
+    CHECK_EQ(gort_read_metrics(&b, sizeof b), 0);
+    CHECK(b.goroutines_created - a.goroutines_created >= 100);
+    CHECK(b.context_switches - a.context_switches >= 100);
+    CHECK(b.syscalls - a.syscalls >= 1);
+    CHECK(b.threads_created >= 2);
+    int recv = -1;
+    for (int r = 0; gort_wait_reason_name(r); r++)
+        if (strcmp(gort_wait_reason_name(r), "chan receive") == 0)
+            recv = r;
+    CHECK(recv >= 0 && recv < GORT_WAIT_REASONS);
+    CHECK(b.parks[recv] - a.parks[recv] >= 1);
+    CHECK(gort_wait_reason_name(GORT_WAIT_REASONS) == NULL);
+    CHECK(gort_wait_reason_name(-1) == NULL);
+    gort_chan_free(cnt_ch);
+}
+
+TEST(metrics_scheduler_counters) {
+    gort_config cfg = { .maxprocs = 2 };
+    CHECK_EQ(gort_run(&cfg, counters_main, NULL), 0);
+}
+
 /* Outside a runtime: all zero. */
 TEST(metrics_without_runtime) {
     gort_metrics m;
