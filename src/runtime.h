@@ -28,6 +28,11 @@
 #endif
 
 #define GORT_API __attribute__((visibility("default")))
+/* Readers of another thread's Gs, Ms and Ps that take a snapshot on
+ * purpose (goroutine dumps, scheddetail), as Go's do: the fields are
+ * written without atomics on the hot path, and the snapshot may be torn,
+ * so ThreadSanitizer is told not to watch these functions. */
+#define GORT_SNAPSHOT __attribute__((no_sanitize_thread, noinline))
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)

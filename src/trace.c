@@ -19,7 +19,7 @@
 
 /* scheddetail=1: one line per G, as Go's schedtrace(true). Gs are read
  * without their owners' cooperation: a snapshot, as in Go. */
-static void gdetail(G *gp, void *arg) {
+GORT_SNAPSHOT static void gdetail(G *gp, void *arg) {
     (void)arg;
     uint32_t st = readgstatus(gp);
     if (st == Gdead || st == Gidle)
@@ -35,7 +35,7 @@ static void gdetail(G *gp, void *arg) {
                 mp ? (long long)mp->id : -1LL, lm ? (long long)lm->id : -1LL);
 }
 
-static void schedtrace_detail(void) {
+GORT_SNAPSHOT static void schedtrace_detail(void) {
     for (int32_t i = 0; i < gort__gomaxprocs; i++) {
         P *pp = gort__allp[i];
         M *mp = load_relaxed(&pp->m);

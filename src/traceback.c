@@ -426,7 +426,7 @@ savedtrace(G *gp, trace *t) {
     return false;
 }
 
-static void readstate(G *gp, gstate *st) {
+GORT_SNAPSHOT static void readstate(G *gp, gstate *st) {
     memset(st, 0, sizeof *st);
     st->status = readgstatus(gp);
     st->waitreason = gp->waitreason;
@@ -477,7 +477,7 @@ static void header(out *o, int64_t goid, const gstate *st) {
             st->locked ? ", locked to thread" : "");
 }
 
-static void createdby(out *o, G *gp) {
+GORT_SNAPSHOT static void createdby(out *o, G *gp) {
     if (gp == gort__sched.maing) {
         oprintf(o, "the main goroutine, started by gort_run\n");
         return;
@@ -502,7 +502,7 @@ static void createdby(out *o, G *gp) {
                 (unsigned long)(m ? gp->gopc - m->bias : gp->gopc));
 }
 
-static void startfn(out *o, G *gp) {
+GORT_SNAPSHOT static void startfn(out *o, G *gp) {
     uintptr_t off;
     module *m;
     const char *name = symbolize((uintptr_t)gp->fn, &off, &m);
@@ -533,7 +533,7 @@ static uint64_t mix(uint64_t h, uint64_t v) {
     return h;
 }
 
-static uint64_t groupkey(G *gp, const gstate *st) {
+GORT_SNAPSHOT static uint64_t groupkey(G *gp, const gstate *st) {
     uint64_t h = mix(st->status, st->waitreason);
     h = mix(h, st->locked);
     h = mix(h, gp->gopc);
@@ -546,7 +546,7 @@ static uint64_t groupkey(G *gp, const gstate *st) {
     return h;
 }
 
-static void printone(out *o, G *gp, const gstate *st) {
+GORT_SNAPSHOT static void printone(out *o, G *gp, const gstate *st) {
     header(o, gp->goid, st);
     if (st->havetrace)
         printtrace(o, &st->t);
@@ -559,7 +559,7 @@ static void printone(out *o, G *gp, const gstate *st) {
     createdby(o, gp);
 }
 
-static void collect(G *gp, void *arg) {
+GORT_SNAPSHOT static void collect(G *gp, void *arg) {
     dumpstate *d = arg;
     uint32_t s = readgstatus(gp);
     if (s == Gdead || s == Gidle || gp == d->self)
@@ -599,7 +599,7 @@ __attribute__((noinline)) static void selftrace(trace *t, uintptr_t lo, uintptr_
     walk(t, pc, next, lo ? lo : fp, hi ? hi : UINTPTR_MAX);
 }
 
-int gort__dumpall(int fd, const char *why, const void *sigctx) {
+GORT_SNAPSHOT int gort__dumpall(int fd, const char *why, const void *sigctx) {
     static dumpstate d;   /* one dump at a time; not on the signal stack */
     static uint32_t busy;
     if (!cas(&busy, 0, 1))
