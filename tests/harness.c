@@ -419,3 +419,30 @@ gort_case test_rcase(gort_chan *c, void *elem) {
 gort_case test_scase(gort_chan *c, void *elem) {
     return (gort_case){ .chan = c, .op = GORT_SEND, .elem = elem, .ok = -1 };
 }
+
+/* ---- stack overflows ------------------------------------------------------- */
+
+static volatile int overflow_stop; /* never set: keeps gcc from calling it infinite */
+
+__attribute__((noinline)) static int test_overflow(int depth) {
+    volatile char frame[512];
+    frame[0] = (char)depth;
+    if (overflow_stop)
+        return 0;
+    int r = test_overflow(depth + 1);
+    /* Using the frame after the call keeps this a real recursion. */
+    return r + frame[0] + frame[depth % 512];
+}
+
+void test_overflow_goroutine(void *arg) {
+    (void)arg;
+    overflow_stop = test_overflow(0);
+}
+
+void test_overflow_child_main(void *arg) {
+    (void)arg;
+    gort_waitgroup wg = { 0 };
+    gort_wg_add(&wg, 1);
+    CHECK(gort_go(test_overflow_goroutine, NULL) > 0);
+    gort_wg_wait(&wg); /* never done: the overflow ends the process */
+}

@@ -93,6 +93,13 @@ void test_yield_until(atomic_int *ctr, int n);
 /* gort_yield, n times. */
 void test_yield_n(int n);
 
+/* A goroutine body that overflows its stack: a real recursion of 512-byte
+ * frames that never ends (the overflow ends the process). */
+void test_overflow_goroutine(void *arg);
+/* A main goroutine that starts test_overflow_goroutine and waits for it:
+ * the overflow is in a goroutine other than main. */
+void test_overflow_child_main(void *arg);
+
 /* Select cases: receive into elem, or send from elem; ok preset to -1. */
 gort_case test_rcase(gort_chan *c, void *elem);
 gort_case test_scase(gort_chan *c, void *elem);

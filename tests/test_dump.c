@@ -421,22 +421,9 @@ TEST(sigquit_left_alone_with_quitdump_0) {
     CHECK(strstr(errout, "goroutine ") == NULL);
 }
 
-static volatile int overflow_stop;
-__attribute__((noinline)) static int overflow(int depth) {
-    volatile char frame[512];
-    frame[0] = (char)depth;
-    if (overflow_stop)
-        return 0;
-    int r = overflow(depth + 1);
-    return r + frame[0] + frame[depth % 512];
-}
-static void overflow_main(void *arg) {
-    (void)arg;
-    overflow_stop = overflow(0);
-}
 static void overflow_child(void) {
     unsetenv("GORT_TRACEBACK");
-    gort_run(NULL, overflow_main, NULL);
+    gort_run(NULL, test_overflow_goroutine, NULL);
     _exit(99);
 }
 

@@ -155,43 +155,19 @@ TEST(stack_reuse_after_exit) { run_cfg(0, 2, reuse_main, NULL); }
 /* ---- Overflow ---------------------------------------------------------------- */
 
 static volatile int overflow_sink;
-static volatile int overflow_stop; /* never set: keeps gcc from calling it infinite */
-
-__attribute__((noinline)) static int overflow(int depth) {
-    volatile char frame[512];
-    frame[0] = (char)depth;
-    if (overflow_stop)
-        return 0;
-    int r = overflow(depth + 1);
-    /* Using the frame after the call keeps this a real recursion. */
-    return r + frame[0] + frame[depth % 512];
-}
-
-static void overflow_goroutine(void *arg) {
-    (void)arg;
-    overflow_sink = overflow(0);
-}
-
-static void overflow_main(void *arg) {
-    (void)arg;
-    gort_waitgroup wg = { 0 };
-    gort_wg_add(&wg, 1);
-    CHECK(gort_go(overflow_goroutine, NULL) > 0);
-    gort_wg_wait(&wg); /* never done: the overflow ends the process */
-}
 
 TEST(stack_overflow_fatal) {
-    CHECK(test_expect_fatal(NULL, overflow_main, NULL, "stack overflow"));
-    CHECK(test_expect_fatal(NULL, overflow_main, NULL, "goroutine"));
+    CHECK(test_expect_fatal(NULL, test_overflow_child_main, NULL, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, test_overflow_child_main, NULL, "goroutine"));
 }
 
 TEST(stack_overflow_fatal_configured_size) {
     gort_config cfg = { .stack_size = 1024 * KiB };
-    CHECK(test_expect_fatal(&cfg, overflow_main, NULL, "stack overflow"));
+    CHECK(test_expect_fatal(&cfg, test_overflow_child_main, NULL, "stack overflow"));
 }
 
 TEST(stack_overflow_fatal_main_goroutine) {
-    CHECK(test_expect_fatal(NULL, overflow_goroutine, NULL, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, test_overflow_goroutine, NULL, "stack overflow"));
 }
 
 /* One frame larger than the whole stack, touched from the top down as a

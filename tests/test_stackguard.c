@@ -195,36 +195,15 @@ TEST(best_tier_chosen) {
 
 /* ---- overflows caught ------------------------------------------------------ */
 
-static volatile int overflow_stop; /* never set: keeps gcc from calling it infinite */
+static volatile int overflow_stop; /* a sink for the reads below */
 
-__attribute__((noinline)) static int overflow(int depth) {
-    volatile char frame[512];
-    frame[0] = (char)depth;
-    if (overflow_stop)
-        return 0;
-    int r = overflow(depth + 1);
-    return r + frame[0] + frame[depth % 512];
-}
-
-static void overflow_goroutine(void *arg) {
-    (void)arg;
-    overflow_stop = overflow(0);
-}
-
-/* In a goroutine other than main: under the canary tier, main's stack is
- * the first in its chunk, which has a real guard page below it. */
-static void overflow_child_main(void *arg) {
-    (void)arg;
-    gort_waitgroup wg = { 0 };
-    gort_wg_add(&wg, 1);
-    CHECK(gort_go(overflow_goroutine, NULL) > 0);
-    gort_wg_wait(&wg); /* never done: the overflow ends the process */
-}
-
+/* test_overflow_child_main overflows in a goroutine other than main: under
+ * the canary tier, main's stack is the first in its chunk, which has a real
+ * guard page below it. */
 static void check_overflow(int guard) {
     force(guard);
-    CHECK(test_expect_fatal(NULL, overflow_child_main, NULL, "stack overflow"));
-    CHECK(test_expect_fatal(NULL, overflow_goroutine, NULL, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, test_overflow_child_main, NULL, "stack overflow"));
+    CHECK(test_expect_fatal(NULL, test_overflow_goroutine, NULL, "stack overflow"));
 }
 
 TEST(madvise_overflow_caught) { check_overflow(GORT_GUARD_MADVISE); }
