@@ -56,6 +56,16 @@ bad:
             lo, hi);
 }
 
+/* $GORT_NOUFFD=1, from before the tiers had names: the same as
+ * GORT_DEBUG=stackguard=mprotect. Unset, empty or 0 changes nothing. */
+static bool env_nouffd(void) {
+    const char *s = getenv("GORT_NOUFFD");
+    int32_t v = 0;
+    if (s && *s)
+        env_int("GORT_NOUFFD", s, strlen(s), 0, 1, &v);
+    return v == 1;
+}
+
 /* stackguard=NAME: one of gort_stack_guard_name's names. */
 static void env_stackguard(const char *v, size_t n) {
     for (int g = GORT_GUARD_MADVISE; g <= GORT_GUARD_CANARY; g++) {
@@ -104,7 +114,7 @@ void gort__debug_parse(void) {
             fprintf(stderr, "gort: GORT_TRACEBACK=%s: want none, all, system or crash; ignored\n",
                     tb);
     }
-    gort__debug_stackguard = gort__env_nouffd() ? GORT_GUARD_MPROTECT : 0;
+    gort__debug_stackguard = env_nouffd() ? GORT_GUARD_MPROTECT : 0;
     const char *s = getenv("GORT_DEBUG");
     while (s && *s) {
         size_t len = strcspn(s, ",");
@@ -137,16 +147,6 @@ int32_t gort__env_maxprocs(void) {
     if (s && *s)
         env_int("GORT_MAXPROCS", s, strlen(s), 1, 1024, &n);
     return n;
-}
-
-/* $GORT_NOUFFD=1, from before the tiers had names: the same as
- * GORT_DEBUG=stackguard=mprotect. Unset, empty or 0 changes nothing. */
-bool gort__env_nouffd(void) {
-    const char *s = getenv("GORT_NOUFFD");
-    int32_t v = 0;
-    if (s && *s)
-        env_int("GORT_NOUFFD", s, strlen(s), 0, 1, &v);
-    return v == 1;
 }
 
 GORT_API void gort_read_stats(gort_stats *st) {

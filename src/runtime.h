@@ -491,7 +491,6 @@ int  gort__stackpool_fit(void);                 /* capacity for the Ps that exis
 void gort__stackcredit_return(P *pp);           /* trim pp->stackcredit */
 stack gort__stackalloc(P *pp, bool *canary);    /* cannot fail: backed by a credit */
 void gort__stackfree(P *pp, stack st, bool canary);
-void gort__stackguard_trace(void);              /* GORT_DEBUG: the chosen guard tier */
 void gort__stackstats(gort_metrics *m);
 void gort__stackcache_flush(P *pp);             /* P destroyed: give everything back */
 bool gort__stack_guard_hit(uintptr_t addr);      /* addr is in some guard page */
@@ -656,7 +655,6 @@ void gort__schedtrace(void);
 void gort__sysmon(void);
 void gort__sysmonwake_locked(bool deep_only);
 void gort__debug_parse(void);
-bool gort__env_nouffd(void);
 int32_t gort__env_maxprocs(void);
 int32_t gort__getproccount(void);
 void gort__mtrace_started(M *mp);

@@ -351,6 +351,12 @@ static void pmadvise_probe(void) {
     }
 }
 
+/* GORT_DEBUG=mtrace or schedtrace: which tier was chosen. */
+static void stackguard_trace(void) {
+    fprintf(stderr, "gort: stacks of %zu KiB, guarded by %s\n", gort__stacksize / 1024,
+            gort_stack_guard_name(pool.guard));
+}
+
 int gort__stackpool_init(size_t size) {
     memset(&pool, 0, sizeof pool);
     pool.uffd = -1;
@@ -361,13 +367,8 @@ int gort__stackpool_init(size_t size) {
     if (pool.guard == GORT_GUARD_MADVISE)
         pmadvise_probe();
     if (gort__debug_mtrace || gort__debug_schedtrace > 0)
-        gort__stackguard_trace();
+        stackguard_trace();
     return 0;
-}
-
-void gort__stackguard_trace(void) {
-    fprintf(stderr, "gort: stacks of %zu KiB, guarded by %s\n", gort__stacksize / 1024,
-            gort_stack_guard_name(pool.guard));
 }
 
 void gort__stackstats(gort_metrics *m) {
@@ -446,7 +447,7 @@ static int chunk_grow(void) {
 
     if (pool.uffd >= 0) {
         /* Register the chunk now; each guard page is write-protected when
-         * its slot is first carved (carve_slot), so reserving capacity for
+         * its slot is first carved (carve_batch), so reserving capacity for
          * goroutines that have not run costs no more than the mmap. */
         struct uffdio_register reg = {
             .range = { .start = c->base, .len = c->len },

@@ -252,7 +252,7 @@ static bool isruntime(uintptr_t pc, const char **namep) {
     const char *file;
     const char *name = symbolize2(pc - 1, &off, &m, &file);
     *namep = name;
-    symbolize((uintptr_t)gort_dump, &off, &gm);
+    gm = findmod((uintptr_t)gort_dump);
     if (m != NULL && gm != NULL && gm != &modtab.mods[0])
         return m == gm;   /* libgort.so: its own module */
     if (name == NULL)
@@ -382,8 +382,10 @@ static void printtrace(out *o, const trace *t) {
     int n = t->n;
     if (gort__traceback_level < TRACEBACK_SYSTEM && n > 0 && !t->more && isgostart(t->pc[n - 1]))
         n--;
+    /* Every pc is looked up as a return address, the faulting one of a
+     * signal context too: one byte back stays inside its function. */
     for (int i = firstshown(t); i < n; i++)
-        printpc(o, "", t->pc[i], i > 0 || t->pc[0] != 0);
+        printpc(o, "", t->pc[i], true);
     if (t->more)
         oprintf(o, "...additional frames elided...\n");
 }
