@@ -307,6 +307,20 @@ int gort_read_metrics(gort_metrics *m, size_t size);
  * "sync.Mutex.Lock", ...); NULL for an index no reason has. */
 const char *gort_wait_reason_name(int i);
 
+/* The execution trace (0.3.0): every goroutine's run slices on a track per
+ * P, with creations, blocks (and why), who readied whom, steals, system
+ * calls and hand-offs, threads started and parked, timers and network
+ * polls, written as Chrome Trace Event JSON to path, which Perfetto
+ * (ui.perfetto.dev) and chrome://tracing open. GORT_TRACE=path traces a
+ * whole gort_run. From a goroutine: 0; -EBUSY if a trace is being written
+ * already; -EPERM from a thread that is not running a goroutine; the
+ * negative errno of opening path. gort_trace_stop ends it and returns when
+ * the file is complete: 0, -ESRCH if no trace runs, or the negative errno
+ * of a failed write. A trace still running when gort_run returns is ended
+ * there. */
+int gort_trace_start(const char *path);
+int gort_trace_stop(void);
+
 /* Fills st with a snapshot (all zero when no runtime runs).
  * GORT_DEBUG=schedtrace=MS prints a line in the shape of Go's
  * GODEBUG=schedtrace every MS milliseconds to stderr. */

@@ -246,6 +246,8 @@ int64_t gort__newproc1(void (*fn)(void *), void *arg, uintptr_t gopc, P *pp, G *
     store_relaxed(&pp->ncreated, pp->ncreated + 1);
     if (gpp)
         *gpp = gp;
+    if (gort__traceon())
+        gort__traceGoCreate(pp, gp);
     gort__runqput(pp, gp, true);
     return goid;
 }
@@ -304,6 +306,8 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t gopc) {
  * to the free list. The main goroutine's end starts the shutdown. */
 static G *goexit0(M *mp, G *gp) {
     P *pp = mp->p;
+    if (gort__traceon())
+        gort__traceGoEnd(pp, traceEndExit);
     gort__casgstatus(gp, Grunning, Gdead);
     gp->m = NULL;
     mp->curg = NULL;

@@ -124,6 +124,8 @@ void gort__newm1(M *mp) { newosproc(mp); }
 void gort__newm(void (*fn)(void), P *pp, int64_t id) {
     M *mp = allocm(pp, fn, id);
     mp->nextp = pp;
+    if (gort__traceon())
+        gort__traceNewM(mp);
     /* A locked M's thread may carry state its goroutine gave it; the new
      * thread is made by the clean template thread (lockosthread.c). */
     M *cur = getm();
@@ -305,8 +307,12 @@ void gort__stopm(void) {
     }
     mput(mp);
     gort__unlock(&gort__sched.lock);
+    if (gort__traceon())
+        gort__traceMPark(mp, false);
     gort__notesleep(&mp->park);
     gort__noteclear(&mp->park);
+    if (gort__traceon())
+        gort__traceMPark(mp, true);
     if (mp->nextp) {
         gort__acquirep(mp->nextp);
         mp->nextp = NULL;

@@ -382,6 +382,10 @@ retry:
         struct itimerspec off = { { 0, 0 }, { 0, 0 } };
         timerfd_settime(np.timerfd, 0, &off, NULL);
     }
+    if (gort__traceon() && list.n > 0) {
+        M *mp = getm();
+        gort__traceNetpoll(mp ? mp->p : NULL, list.n);
+    }
     return list;
 }
 

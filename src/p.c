@@ -47,6 +47,8 @@ P *gort__releasep(void) {
     P *pp = mp->p;
     if (pp == NULL || pp->m != mp || load_relaxed(&pp->status) != Prunning)
         gort__throw(pp ? "releasep: invalid p state" : "releasep: no p");
+    if (gort__traceon())
+        gort__traceStamp(pp);
     pp->m = NULL;
     mp->p = NULL;
     store_relaxed(&pp->status, Pidle);
@@ -193,7 +195,7 @@ void gort__shutdown_stw(void) {
 /* Stops every P but the caller's: idle ones and ones in system calls are
  * taken at once, running ones stop at their next scheduling point
  * (gcstopm). Called on a goroutine. */
-static void stoptheworld(void) {
+void gort__stoptheworld(void) {
     gort__semacquire(&worldsema, false, waitReasonZero);
     M *mp = getm();
     gort__lock(&gort__sched.lock);
@@ -237,7 +239,7 @@ static void stoptheworld(void) {
 }
 
 /* Restarts the world with newprocs Ps (0: unchanged). */
-static void starttheworld(int32_t newprocs) {
+void gort__starttheworld(int32_t newprocs) {
     M *mp = getm();
     int err;
     gort__lock(&gort__sched.lock);
@@ -314,8 +316,8 @@ GORT_API int gort_maxprocs(int n) {
         return prev;
     if (n > MAXPROCS_LIMIT)
         n = MAXPROCS_LIMIT;
-    stoptheworld();
+    gort__stoptheworld();
     prev = gort__gomaxprocs;
-    starttheworld(n);
+    gort__starttheworld(n);
     return prev;
 }

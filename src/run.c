@@ -78,6 +78,7 @@ static int config(const gort_config *cfg, int32_t *nprocs, size_t *stacksize, in
 }
 
 static void teardown(void) {
+    gort__trace_shutdown();   /* every M is gone: no stream is being written */
     xadd(&gort__rungen, 1);   /* even: every goroutine of this run is gone */
     gort__sema_reset();
     gort__template_reset();
@@ -145,6 +146,8 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     P *runnable = gort__procresize(nprocs, &err);
     gort__unlock(&gort__sched.lock);
     (void)runnable;   /* no P has work yet */
+    if (err == 0)
+        gort__trace_runstart();   /* GORT_TRACE */
 
     /* The main goroutine, id 1, in P0's runnext. */
     G *gp = NULL;

@@ -160,6 +160,8 @@ struct g {
     uintptr_t  gopc;         /* return address of the gort_go that created it */
     int64_t    parentgoid;   /* the goroutine that did; 0 for a thread */
     int64_t    waitsince;    /* sched.coarsenow when it last parked */
+    uint64_t   traceflow;    /* execution trace: the flow (create or unblock)
+                                its next start ends; 0 none (exectrace.c) */
 } __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
@@ -278,6 +280,15 @@ struct p {
     int64_t    nswitch;
     int64_t    nsyscall;
     int64_t    nparks[GORT_WAIT_REASONS];
+
+    /* Execution trace (exectrace.c): the P's event buffer, written only
+     * by the M holding the P, so the event path takes no lock. */
+    uint64_t  *tracepos;     /* next free word of tracebuf; NULL: none */
+    uint64_t  *tracelim;     /* one past its last word */
+    struct tracebuf *tracebuf;
+    uint64_t   traceseq;     /* flow ids made on this P */
+    uint8_t    tracepend;    /* a slice ended here, for this reason + 1, and
+                                the next event on the P will stamp its end */
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {
@@ -473,6 +484,11 @@ void gort__signal_install(void);
  * goroutine, or NULL. 0 or a negative errno. */
 int  gort__dumpall(int fd, const char *why, const void *sigctx);
 const char *gort__waitreason_string(int r);   /* sched.c: Go's words */
+/* traceback.c: a symbol table for another thread than the dumper's. */
+typedef struct symtab symtab;
+symtab     *gort__symtab_open(void);
+const char *gort__symtab_name(symtab *tab, uintptr_t pc);
+void        gort__symtab_close(symtab *tab);
 void gort__signal_uninstall(void);
 int  gort__minit(M *mp);     /* per-thread signal setup on the M's own thread */
 void gort__unminit(M *mp);
@@ -550,6 +566,8 @@ P   *gort__releasep(void);
 void gort__pidleput(P *pp);
 P   *gort__pidleget(void);
 void gort__shutdown_stw(void);
+void gort__stoptheworld(void);
+void gort__starttheworld(int32_t newprocs);
 void gort__gcstopm(void);
 void gort__pfree_all(void);
 
@@ -646,6 +664,41 @@ void      gort__pd_unregister(pollDesc *pd);
 /* sched.c: readies a netpoll list; wakes the poller for an earlier timer. */
 void gort__injectglist(glist *list);
 void gort__wakenetpoller(int64_t when);
+
+/* ---- exectrace.c: the execution trace (Go's trace.go) ------------------ */
+
+/* Set while a trace is being recorded; each hook below is one relaxed
+ * load and a branch predicted not taken when it is clear. */
+extern uint32_t gort__tracing;
+
+static inline bool gort__traceon(void) { return unlikely(load_relaxed(&gort__tracing) != 0); }
+
+/* Why a slice of a P's track ended, beyond the wait reasons. */
+enum {
+    traceEndExit = 64,    /* the goroutine returned */
+    traceEndYield,        /* gort_yield */
+    traceEndSyscall,      /* gort_syscall_enter */
+    traceEndStop,         /* the trace stopped while it ran */
+};
+
+/* The events, each called where Go's trace.go has its namesake. pp is the
+ * P the current M holds (NULL: none, and the event goes through the
+ * locked buffer of P-less events). */
+void gort__traceGoCreate(P *pp, G *newg);
+void gort__traceGoStart(P *pp, G *gp);
+void gort__traceGoEnd(P *pp, int reason);   /* recorded lazily: see exectrace.c */
+void gort__traceGoUnpark(P *pp, G *gp);
+void gort__traceGoSysCall(P *pp, G *gp);
+void gort__traceGoSysExit(P *pp, G *gp);     /* pp NULL: the G lost its P */
+void gort__traceSteal(P *pp, P *victim);
+void gort__traceTimer(P *pp, void *fn);
+void gort__traceNetpoll(P *pp, int32_t n);
+void gort__traceHandoff(P *pp);
+void gort__traceStamp(P *pp);       /* stamps a pending slice end now */
+void gort__traceMPark(M *mp, bool unpark);
+void gort__traceNewM(M *mp);
+void gort__trace_runstart(void);   /* gort_run: GORT_TRACE */
+void gort__trace_shutdown(void);   /* gort_run's teardown: every M gone */
 
 /* ---- syscall.c, time.c, trace.c ----------------------------------------- */
 

@@ -145,6 +145,8 @@ static G *stealWork(M *mp, bool *inheritTime, int64_t *now, int64_t *pollUntil) 
             G *gp = gort__runqsteal(pp, p2, stealTimersOrRunNextG);
             if (gp) {
                 xadd(&gort__sched.steals, 1);
+                if (gort__traceon())
+                    gort__traceSteal(pp, p2);
                 *inheritTime = false;
                 return gp;
             }
@@ -171,6 +173,9 @@ void gort__injectglist(glist *list) {
         gort__casgstatus(gp, Gwaiting, Grunnable);
     M *mp = getm();
     P *pp = mp ? mp->p : NULL;
+    if (gort__traceon())
+        for (G *gp = list->head; gp; gp = gp->schedlink)
+            gort__traceGoUnpark(pp, gp);
     int32_t nglob = pp ? (int32_t)load_relaxed(&gort__sched.npidle) : list->n;
     if (nglob > list->n)
         nglob = list->n;
@@ -210,6 +215,8 @@ void gort__wakenetpoller(int64_t when) {
 /* Takes the first G of a netpoll list to run here; the rest are injected. */
 static G *netpollfirst(glist *list) {
     G *gp = gort__gqueue_pop(list);
+    if (gort__traceon())
+        gort__traceGoUnpark(getm()->p, gp);
     gort__injectglist(list);
     gort__casgstatus(gp, Gwaiting, Grunnable);
     return gp;
@@ -235,6 +242,10 @@ static P *checkRunqsNoP(void) {
  * the M until there is. Returns NULL only at shutdown. */
 static G *findrunnable(M *mp, bool *inheritTime) {
     G *gp;
+    /* The scheduler looks further than the local queue: a slice that ended
+     * is stamped now, not when the next one starts (exectrace.c). */
+    if (gort__traceon() && mp->p)
+        gort__traceStamp(mp->p);
 top:
     if (load_acq(&gort__sched.shutdown))
         return NULL;
@@ -387,6 +398,8 @@ static void execute(M *mp, G *gp, bool inheritTime) {
     if (!inheritTime)
         store_relaxed(&pp->schedtick, pp->schedtick + 1);
     store_relaxed(&pp->nswitch, pp->nswitch + 1);
+    if (gort__traceon())
+        gort__traceGoStart(pp, gp);
     gort__gogo(mp, gp);
 }
 
@@ -492,6 +505,8 @@ static G *park_m(M *mp, G *gp) {
     gort__casgstatus(gp, Grunning, Gwaiting);
     mp->curg = NULL;
     gp->m = NULL;
+    if (gort__traceon())
+        gort__traceGoEnd(mp->p, gp->waitreason);
     bool (*fn)(G *, void *) = mp->waitunlockf;
     if (fn) {
         bool ok = fn(gp, mp->waitlock);
@@ -552,6 +567,8 @@ void gort__goparkunlock(gort_lock *lock, waitReason reason) {
  * M, or an M without a P, it goes on the global queue. */
 void gort__goready(G *gp) {
     M *mp = getm();
+    if (gort__traceon())
+        gort__traceGoUnpark(mp ? mp->p : NULL, gp);
     gort__casgstatus(gp, Gwaiting, Grunnable);
     if (mp && mp->p) {
         gort__runqput(mp->p, gp, true);
@@ -570,6 +587,8 @@ static G *gosched_m(M *mp, G *gp) {
     gort__casgstatus(gp, Grunning, Grunnable);
     mp->curg = NULL;
     gp->m = NULL;
+    if (gort__traceon() && mp->p)
+        gort__traceGoEnd(mp->p, traceEndYield);
     /* Go's Gosched queues the yielder globally, behind whatever waits
      * there. gort does that only when something does wait there (one
      * relaxed load): goroutines queued globally (made runnable by other

@@ -16,6 +16,8 @@ static void entersyscall(void) {
     if (gp == NULL || mp->p == NULL)
         return;
     P *pp = mp->p;
+    if (gort__traceon())
+        gort__traceGoSysCall(pp, gp);
     gort__casgstatus(gp, Grunning, Gsyscall);
     xadd(&gort__sched.in_syscall, 1);
     store_relaxed(&pp->syscalltick, pp->syscalltick + 1);
@@ -73,6 +75,8 @@ static bool exitsyscallfast(M *mp, P *oldp) {
 
 /* On g0: no P to be had. Queue the G globally and park the M. */
 static G *exitsyscall0(M *mp, G *gp) {
+    if (gort__traceon())
+        gort__traceGoSysExit(NULL, gp);
     gort__casgstatus(gp, Gsyscall, Grunnable);
     mp->curg = NULL;
     gp->m = NULL;
@@ -100,6 +104,8 @@ static void exitsyscall(void) {
     mp->oldp = NULL;
     xadd(&gort__sched.in_syscall, -1);
     if (exitsyscallfast(mp, oldp)) {
+        if (gort__traceon())
+            gort__traceGoSysExit(mp->p, gp);
         gort__casgstatus(gp, Gsyscall, Grunning);
         return;
     }

@@ -127,6 +127,8 @@ static int retake(int64_t now) {
             n++;
             store_relaxed(&pp->syscalltick, t + 1);
             xadd(&gort__sched.nhandoff, 1);
+            if (gort__traceon())
+                gort__traceHandoff(pp);
             gort__handoffp(pp);
         }
         gort__incidlelocked(1);

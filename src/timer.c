@@ -201,6 +201,8 @@ int64_t gort__runtimers(P *pp, int64_t now) {
             heapremove(pp, t);
         }
         gort__unlock(&pp->timerslock);
+        if (gort__traceon())
+            gort__traceTimer(getm()->p, (void *)f);
         f(arg, seq);
         if (waitable)
             store_rel(&t->firing, 0);

@@ -109,15 +109,19 @@ typedef struct module {
     bool       loaded;
 } module;
 
-static struct {
+/* The modules of the process. Dumps use modtab; the execution trace's
+ * writer thread has a table of its own (gort__symtab_open), so the two
+ * never share one. */
+struct symtab {
     module mods[MAXMODS];
     int    n;
-} modtab;
+};
+static symtab modtab;
 
 static int addmod(struct dl_phdr_info *info, size_t size, void *arg) {
     (void)size;
-    (void)arg;
-    if (modtab.n == MAXMODS)
+    symtab *tab = arg;
+    if (tab->n == MAXMODS)
         return 1;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -132,7 +136,7 @@ static int addmod(struct dl_phdr_info *info, size_t size, void *arg) {
     }
     if (hi == 0)
         return 0;
-    module *m = &modtab.mods[modtab.n++];
+    module *m = &tab->mods[tab->n++];
     memset(m, 0, sizeof *m);
     m->lo = lo;
     m->hi = hi;
@@ -185,18 +189,19 @@ static void loadmod(module *m) {
     }
 }
 
-static module *findmod(uintptr_t pc) {
-    for (int i = 0; i < modtab.n; i++)
-        if (pc >= modtab.mods[i].lo && pc < modtab.mods[i].hi)
-            return &modtab.mods[i];
+static module *findmod(symtab *tab, uintptr_t pc) {
+    for (int i = 0; i < tab->n; i++)
+        if (pc >= tab->mods[i].lo && pc < tab->mods[i].hi)
+            return &tab->mods[i];
     return NULL;
 }
 
 /* The function containing pc: its name and pc's offset in it, or NULL;
  * *file (if not NULL) gets the source file a local function came from
  * (the symbol table's FILE entry before it), or NULL. */
-static const char *symbolize2(uintptr_t pc, uintptr_t *off, module **mp, const char **file) {
-    module *m = findmod(pc);
+static const char *symbolize2(symtab *tab, uintptr_t pc, uintptr_t *off, module **mp,
+                              const char **file) {
+    module *m = findmod(tab, pc);
     *mp = m;
     if (file)
         *file = NULL;
@@ -230,7 +235,7 @@ static const char *symbolize2(uintptr_t pc, uintptr_t *off, module **mp, const c
 }
 
 static const char *symbolize(uintptr_t pc, uintptr_t *off, module **mp) {
-    return symbolize2(pc, off, mp, NULL);
+    return symbolize2(&modtab, pc, off, mp, NULL);
 }
 
 /* The runtime's source files (CMakeLists.txt's GORT_SOURCES): a local
@@ -240,7 +245,7 @@ static const char *const runtimefiles[] = {
     "futex.c", "m.c", "p.c", "g.c", "stack.c", "runq.c", "sched.c", "runtime.c", "run.c",
     "sema.c", "mutex.c", "waitgroup.c", "rwmutex.c", "once.c", "cond.c", "chan.c", "select.c",
     "syscall.c", "timer.c", "netpoll.c", "fd.c", "lockosthread.c", "time.c", "signal.c",
-    "trace.c", "traceback.c", "sysmon.c", "version.c",
+    "trace.c", "exectrace.c", "traceback.c", "sysmon.c", "version.c",
 };
 
 /* Is the frame at pc the runtime's own? With libgort.so, any frame in it;
@@ -250,9 +255,9 @@ static bool isruntime(uintptr_t pc, const char **namep) {
     uintptr_t off;
     module *m, *gm;
     const char *file;
-    const char *name = symbolize2(pc - 1, &off, &m, &file);
+    const char *name = symbolize2(&modtab, pc - 1, &off, &m, &file);
     *namep = name;
-    gm = findmod((uintptr_t)gort_dump);
+    gm = findmod(&modtab, (uintptr_t)gort_dump);
     if (m != NULL && gm != NULL && gm != &modtab.mods[0])
         return m == gm;   /* libgort.so: its own module */
     if (name == NULL)
@@ -269,16 +274,41 @@ static bool isruntime(uintptr_t pc, const char **namep) {
     return false;
 }
 
-static void symtab_begin(void) {
-    modtab.n = 0;
-    dl_iterate_phdr(addmod, NULL);
+static void symtab_load(symtab *tab) {
+    tab->n = 0;
+    dl_iterate_phdr(addmod, tab);
 }
 
-static void symtab_end(void) {
-    for (int i = 0; i < modtab.n; i++)
-        if (modtab.mods[i].map)
-            munmap((void *)modtab.mods[i].map, modtab.mods[i].maplen);
-    modtab.n = 0;
+static void symtab_unload(symtab *tab) {
+    for (int i = 0; i < tab->n; i++)
+        if (tab->mods[i].map)
+            munmap((void *)tab->mods[i].map, tab->mods[i].maplen);
+    tab->n = 0;
+}
+
+static void symtab_begin(void) { symtab_load(&modtab); }
+static void symtab_end(void) { symtab_unload(&modtab); }
+
+symtab *gort__symtab_open(void) {
+    symtab *tab = calloc(1, sizeof *tab);
+    if (tab)
+        symtab_load(tab);
+    return tab;
+}
+
+void gort__symtab_close(symtab *tab) {
+    if (tab) {
+        symtab_unload(tab);
+        free(tab);
+    }
+}
+
+/* The name of the function at pc (an entry point, not a return address),
+ * or NULL. Valid until the table is closed. */
+const char *gort__symtab_name(symtab *tab, uintptr_t pc) {
+    uintptr_t off;
+    module *m;
+    return symbolize2(tab, pc, &off, &m, NULL);
 }
 
 /* ---- walking frames -------------------------------------------------------- */

@@ -1,0 +1,1013 @@
+/*
+ * exectrace.c: the execution trace (Go's trace.go), written as Chrome Trace
+ * Event JSON for Perfetto and chrome://tracing.
+ *
+ * What it shows. Process 1 has a track per P: each slice is a goroutine
+ * running there, named by its start function, with its id and why the
+ * slice ended (a wait reason in Go's words, "exit", "yield", "syscall").
+ * Instants on the same track mark goroutine creations, steals, timers that
+ * fired and network polls; flow arrows go from the slice that created or
+ * readied a goroutine to the slice where it next ran. Process 2 has a track
+ * per M: "syscall" slices while a goroutine is in a system call there,
+ * "idle" slices while the M is parked in stopm, and an instant when it is
+ * created (newm). Hand-offs of a P taken from a system call are instants on
+ * the P's track.
+ *
+ * Recording. Each P has a buffer that only the M holding the P writes, so
+ * the event path takes no lock and no locked instruction, as Go's per-P
+ * traceBuf. Events made where no P is held (an M parking, sysmon handing a
+ * P off, a system call's slow exit, a thread that is not an M readying a
+ * goroutine) go to one more buffer under trace.lock, as Go's trace.buf
+ * does when there is no P. A full buffer goes on a queue for the writer
+ * thread and a free one is taken (under trace.lock: once per 64 KiB).
+ *
+ * The writer thread (not an M: it never runs goroutines) appends full
+ * buffers as they are, in binary, to an unnamed temporary file beside the
+ * trace, as Go writes its binary trace: a write of 64 KiB per buffer keeps
+ * up with any event rate, where JSON would not (a million goroutines make
+ * half a gigabyte of it). The JSON is made from that file when the trace
+ * stops, and gort_trace_stop returns when it is complete. Memory stays
+ * bounded: at most TRACE_MAXBUFS buffers exist, and an M that needs one
+ * more waits for the writer to free one rather than lose events.
+ *
+ * An event is the cycle counter (rdtsc, converted to ns at the end by the
+ * rate measured against CLOCK_MONOTONIC over the whole trace) and a word
+ * type | aux << 8 | arg << 16, then what its type needs.
+ *
+ * Cost. With no trace running each hook is one relaxed load and a branch
+ * that is not taken. With one, reading the clock is most of an event's
+ * cost, so a slice's end is not stamped when its goroutine parks, yields
+ * or exits: the scheduler only notes why it ended (P.tracepend), and the
+ * next event on the P stamps the end. When the scheduler goes straight
+ * from one goroutine to the next, that is the next one's start, and a
+ * channel round trip reads the clock for its two starts and two unparks
+ * instead of six times; the slice then includes the scheduler's few tens
+ * of ns to find the next goroutine. When the scheduler looks further
+ * (findrunnable) or gives up the P, the end is stamped there.
+ *
+ * Starting and stopping. A trace started by gort_trace_start stops the
+ * world (p.c) so that no P is writing while the buffers are set up, and so
+ * does gort_trace_stop, which then hands every buffer to the writer and
+ * waits for it to finish the file. GORT_TRACE starts one in gort_run before
+ * any goroutine runs; one still running when gort_run returns is ended
+ * after the last M is gone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define TRACEBUF_BYTES  (64 << 10)
+#define TRACEBUF_WORDS  ((TRACEBUF_BYTES - 32) / 8)
+#define TRACE_MAXBUFS   256             /* 16 MiB of events at most */
+
+/* A buffer; what follows link is written to the temporary file as is. */
+typedef struct tracebuf {
+    struct tracebuf *link;
+    int32_t  pid;        /* the P whose events these are; -1: the P-less stream */
+    uint32_t n;          /* words written, set when the buffer is queued */
+    uint64_t lost;       /* event words lost just before these (no memory) */
+    uint64_t ev[TRACEBUF_WORDS];
+} tracebuf;
+
+#define TRACEBUF_HDR (offsetof(tracebuf, ev) - offsetof(tracebuf, pid))
+
+/* Event types. P: made on a P's stream; G: on the P-less stream, whose
+ * events also carry the M (-1: a thread that is not an M). */
+enum {
+    evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none);
+                           fn, flow */
+    evGoEnd,         /* P  aux reason: the running slice ended */
+    evGoUnpark,      /* PG arg goid; flow [, m] */
+    evGoCreate,      /* PG arg goid; fn, flow [, m] */
+    evGoSysCall,     /* P  arg goid; m: the slice ends, the M's syscall begins */
+    evGoSysExit,     /* PG arg goid; m [, fn on P: the goroutine runs on] */
+    evSteal,         /* P  arg victim P */
+    evTimer,         /* PG fn [, m] */
+    evNetpoll,       /* PG arg goroutines readied [; m] */
+    evHandoff,       /* G  arg P; m */
+    evMPark,         /* G  arg m */
+    evMUnpark,       /* G  arg m */
+    evNewM,          /* G  arg new m; creator m */
+};
+
+static inline uint64_t cputicks(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline uint64_t evword(int type, int aux, uint64_t arg) {
+    return (uint64_t)type | (uint64_t)(aux & 0xff) << 8 | arg << 16;
+}
+
+uint32_t gort__tracing;
+
+enum { traceIdle, traceOn, traceStopping };
+
+static struct {
+    gort_lock  lock;       /* protects everything below but the writer's own state */
+    int        state;      /* traceIdle, traceOn, traceStopping (stop is waiting for
+                              the writer); changed under lock */
+    int        fd;         /* the JSON */
+    int        tmpfd;      /* the binary events, until the trace stops */
+    tracebuf  *full, *fulltail;   /* queued for the writer, oldest first */
+    tracebuf  *free;
+    int        nbufs;
+    bool       stopping;   /* the writer drains the queue and ends the file */
+    bool       asleep;     /* the writer sleeps on wake */
+    note       wake;
+    /* The P-less stream. */
+    uint64_t  *gpos, *glim;
+    tracebuf  *gbuf;
+    uint64_t   gflow;      /* its flow ids */
+    uint64_t   ticks0, ticks1;   /* the clock at start and stop */
+    int64_t    ns0, ns1;
+    pthread_t  writer;
+    int        err;        /* the writer's first failed write (negative errno) */
+    uint64_t   lost;       /* event words lost for want of memory */
+} trace;
+
+/* A buffer scribbled on when there is no memory for a real one: what is
+ * written there is counted lost. The writer never reads it. */
+static tracebuf sinkbuf;
+
+/* ---- buffers ----------------------------------------------------------------- */
+
+static void enqueue_locked(tracebuf *b) {
+    b->link = NULL;
+    if (trace.fulltail)
+        trace.fulltail->link = b;
+    else
+        trace.full = b;
+    trace.fulltail = b;
+    if (trace.asleep) {
+        trace.asleep = false;
+        gort__notewakeup(&trace.wake);
+    }
+}
+
+/* The stream's buffer is full (or there is none): queue it and take
+ * another, waiting for the writer to free one if TRACE_MAXBUFS exist.
+ * Returns where the next need words go, or NULL if the trace stopped
+ * while this waited (only the P-less stream can see that: a P's stream
+ * stops only when its P is stopped). trace.lock held. */
+static uint64_t *bufnext_locked(uint64_t **pos, uint64_t **lim, tracebuf **bufp, int32_t pid,
+                                int need) {
+    tracebuf *old = *bufp;
+    uint64_t lost = 0;
+    if (old == &sinkbuf)
+        lost = (uint64_t)(*pos - old->ev);
+    else if (old) {
+        old->n = (uint32_t)(*pos - old->ev);
+        enqueue_locked(old);
+    }
+    *bufp = NULL;
+    *pos = *lim = NULL;
+    tracebuf *b;
+    for (;;) {
+        if ((b = trace.free) != NULL) {
+            trace.free = b->link;
+            break;
+        }
+        if (trace.nbufs < TRACE_MAXBUFS) {
+            if ((b = malloc(sizeof *b)) != NULL)
+                trace.nbufs++;
+            else
+                b = &sinkbuf;   /* no memory: lose events rather than stop */
+            break;
+        }
+        gort__unlock(&trace.lock);
+        gort__usleep(50);
+        gort__lock(&trace.lock);
+        if (trace.state != traceOn) {
+            trace.lost += lost;
+            return NULL;
+        }
+    }
+    if (b == &sinkbuf)
+        trace.lost += lost;
+    b->link = NULL;
+    b->pid = pid;
+    b->n = 0;
+    b->lost = b == &sinkbuf ? 0 : lost;
+    *bufp = b;
+    *pos = b->ev + need;
+    *lim = b->ev + TRACEBUF_WORDS;
+    return b->ev;
+}
+
+/* Room for need words on pp's stream. pp is held by the caller. */
+static inline uint64_t *evp(P *pp, int need) {
+    uint64_t *w = pp->tracepos;
+    if (likely(w != NULL && w + need <= pp->tracelim)) {
+        pp->tracepos = w + need;
+        return w;
+    }
+    gort__lock(&trace.lock);
+    w = bufnext_locked(&pp->tracepos, &pp->tracelim, &pp->tracebuf, pp->id, need);
+    gort__unlock(&trace.lock);
+    if (unlikely(w == NULL))
+        w = sinkbuf.ev;
+    return w;
+}
+
+/* Room for need words on the P-less stream, with trace.lock held; NULL
+ * (and the lock released) if the trace has stopped meanwhile. */
+static uint64_t *evg_lock(int need) {
+    gort__lock(&trace.lock);
+    if (trace.state != traceOn || !load_relaxed(&gort__tracing)) {
+        gort__unlock(&trace.lock);
+        return NULL;
+    }
+    uint64_t *w = trace.gpos;
+    if (w != NULL && w + need <= trace.glim) {
+        trace.gpos = w + need;
+        return w;
+    }
+    w = bufnext_locked(&trace.gpos, &trace.glim, &trace.gbuf, -1, need);
+    if (w == NULL)
+        gort__unlock(&trace.lock);
+    return w;
+}
+
+static int64_t curmid(void) {
+    M *mp = getm();
+    return mp ? mp->id : -1;
+}
+
+/* A slice ended on pp without a stamp: stamp it now, before another event
+ * of pp's stream. */
+static inline void flushpend(P *pp) {
+    if (pp->tracepend) {
+        uint64_t *w = evp(pp, 2);
+        w[0] = cputicks();
+        w[1] = evword(evGoEnd, pp->tracepend - 1, 0);
+        pp->tracepend = 0;
+    }
+}
+
+static uint64_t newflow(P *pp) {
+    /* Unique without an atomic: the P's id in the high bits. Bit 0 is left
+     * for the writer (create or unpark). */
+    if (pp)
+        return ((uint64_t)(pp->id + 1) << 44 | ++pp->traceseq) << 1;
+    return (++trace.gflow) << 1;   /* trace.lock held; P id field 0 */
+}
+
+/* ---- the events ------------------------------------------------------------------ */
+
+void gort__traceGoCreate(P *pp, G *newg) {
+    if (pp) {
+        flushpend(pp);
+        uint64_t *w = evp(pp, 4);
+        w[0] = cputicks();
+        w[1] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+        w[2] = (uint64_t)(uintptr_t)newg->fn;
+        w[3] = newg->traceflow = newflow(pp) | 1;
+        return;
+    }
+    uint64_t *w = evg_lock(5);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+    w[2] = (uint64_t)(uintptr_t)newg->fn;
+    w[3] = newg->traceflow = newflow(NULL) | 1;
+    w[4] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceGoStart(P *pp, G *gp) {
+    uint64_t *w = evp(pp, 4);
+    w[0] = cputicks();
+    w[1] = evword(evGoStart, pp->tracepend, (uint64_t)gp->goid);
+    w[2] = (uint64_t)(uintptr_t)gp->fn;
+    w[3] = gp->traceflow;
+    gp->traceflow = 0;
+    pp->tracepend = 0;
+}
+
+void gort__traceGoEnd(P *pp, int reason) {
+    pp->tracepend = (uint8_t)(reason + 1);
+}
+
+void gort__traceStamp(P *pp) {
+    flushpend(pp);
+}
+
+void gort__traceGoUnpark(P *pp, G *gp) {
+    if (pp) {
+        flushpend(pp);
+        uint64_t *w = evp(pp, 3);
+        w[0] = cputicks();
+        w[1] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
+        w[2] = gp->traceflow = newflow(pp);
+        return;
+    }
+    uint64_t *w = evg_lock(4);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
+    w[2] = gp->traceflow = newflow(NULL);
+    w[3] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceGoSysCall(P *pp, G *gp) {
+    uint64_t *w = evp(pp, 3);
+    w[0] = cputicks();
+    w[1] = evword(evGoSysCall, 0, (uint64_t)gp->goid);
+    w[2] = (uint64_t)curmid();
+}
+
+void gort__traceGoSysExit(P *pp, G *gp) {
+    if (pp) {
+        flushpend(pp);
+        uint64_t *w = evp(pp, 4);
+        w[0] = cputicks();
+        w[1] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
+        w[2] = (uint64_t)curmid();
+        w[3] = (uint64_t)(uintptr_t)gp->fn;
+        return;
+    }
+    uint64_t *w = evg_lock(3);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
+    w[2] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceSteal(P *pp, P *victim) {
+    flushpend(pp);
+    uint64_t *w = evp(pp, 2);
+    w[0] = cputicks();
+    w[1] = evword(evSteal, 0, (uint64_t)victim->id);
+}
+
+void gort__traceTimer(P *pp, void *fn) {
+    if (pp) {
+        flushpend(pp);
+        uint64_t *w = evp(pp, 3);
+        w[0] = cputicks();
+        w[1] = evword(evTimer, 0, 0);
+        w[2] = (uint64_t)(uintptr_t)fn;
+        return;
+    }
+    uint64_t *w = evg_lock(4);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evTimer, 0, 0);
+    w[2] = (uint64_t)(uintptr_t)fn;
+    w[3] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceNetpoll(P *pp, int32_t n) {
+    if (pp) {
+        flushpend(pp);
+        uint64_t *w = evp(pp, 2);
+        w[0] = cputicks();
+        w[1] = evword(evNetpoll, 0, (uint64_t)n);
+        return;
+    }
+    uint64_t *w = evg_lock(3);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evNetpoll, 0, (uint64_t)n);
+    w[2] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceHandoff(P *pp) {
+    uint64_t *w = evg_lock(3);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evHandoff, 0, (uint64_t)pp->id);
+    w[2] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceMPark(M *mp, bool unpark) {
+    uint64_t *w = evg_lock(2);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(unpark ? evMUnpark : evMPark, 0, (uint64_t)mp->id);
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceNewM(M *mp) {
+    uint64_t *w = evg_lock(3);
+    if (w == NULL)
+        return;
+    w[0] = cputicks();
+    w[1] = evword(evNewM, 0, (uint64_t)mp->id);
+    w[2] = (uint64_t)curmid();
+    gort__unlock(&trace.lock);
+}
+
+/* ---- the writer: buffers to JSON ----------------------------------------------- */
+
+typedef struct wstream {
+    bool     open;       /* a goroutine slice is open */
+    bool     seen;
+    uint64_t start;      /* its start, in ticks */
+    int64_t  goid;
+    uintptr_t fn;
+} wstream;
+
+typedef struct namecache {
+    uintptr_t pc;
+    char      name[80];
+} namecache;
+
+#define NAMECACHE 1024
+#define MAXMTRACK 4096
+
+static struct {
+    char      out[1 << 16];
+    size_t    n;
+    bool      first;
+    double    nspertick;
+    symtab   *syms;
+    namecache names[NAMECACHE];
+    wstream   ps[1024];      /* by P id (gort's limit on Ps) */
+    uint8_t   mseen[MAXMTRACK];
+    int64_t   maxm;
+} w;
+
+static void wflush(void) {
+    size_t off = 0;
+    while (off < w.n) {
+        ssize_t k = write(trace.fd, w.out + off, w.n - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (trace.err == 0)
+                trace.err = k < 0 ? -errno : -EIO;
+            break;
+        }
+        off += (size_t)k;
+    }
+    w.n = 0;
+}
+
+static void wputs(const char *s) {
+    size_t len = strlen(s);
+    if (w.n + len > sizeof w.out)
+        wflush();
+    if (len > sizeof w.out)
+        len = sizeof w.out;
+    memcpy(w.out + w.n, s, len);
+    w.n += len;
+}
+
+__attribute__((format(printf, 1, 2))) static void wprintf(const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    wputs(buf);
+}
+
+/* Starts an event object: a separator and the common fields. ts in ticks. */
+static void wbegin(const char *ph, int pid, int64_t tid, uint64_t ts) {
+    uint64_t ns = ts > trace.ticks0 ? (uint64_t)((double)(ts - trace.ticks0) * w.nspertick) : 0;
+    wprintf("%s{\"ph\":\"%s\",\"pid\":%d,\"tid\":%" PRId64 ",\"ts\":%" PRIu64 ".%03u",
+            w.first ? "\n" : ",\n", ph, pid, tid, ns / 1000, (unsigned)(ns % 1000));
+    w.first = false;
+    if (pid == 2 && tid >= 0 && tid < MAXMTRACK)
+        w.mseen[tid] = 1;
+}
+
+/* A function's name for a JSON string: no quote or backslash survives. */
+static const char *fname(uintptr_t pc) {
+    if (pc == 0)
+        return "?";
+    namecache *c = &w.names[(pc >> 4) % NAMECACHE];
+    if (c->pc == pc)
+        return c->name;
+    const char *s = w.syms ? gort__symtab_name(w.syms, pc) : NULL;
+    c->pc = pc;
+    if (s)
+        snprintf(c->name, sizeof c->name, "%s", s);
+    else
+        snprintf(c->name, sizeof c->name, "%#" PRIxPTR, pc);
+    for (char *p = c->name; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            *p = '?';
+    return c->name;
+}
+
+static const char *endreason(int r) {
+    switch (r) {
+    case traceEndExit:    return "exit";
+    case traceEndYield:   return "yield";
+    case traceEndSyscall: return "syscall";
+    case traceEndStop:    return "trace stopped";
+    default:              return gort__waitreason_string(r);
+    }
+}
+
+static void slice_end(int32_t pid, wstream *s, uint64_t ts, int reason) {
+    if (!s->open)
+        return;
+    s->open = false;
+    uint64_t a = s->start > trace.ticks0 ? s->start - trace.ticks0 : 0;
+    uint64_t b = ts > trace.ticks0 ? ts - trace.ticks0 : 0;
+    uint64_t dur = b > a ? (uint64_t)((double)b * w.nspertick) - (uint64_t)((double)a * w.nspertick)
+                         : 0;
+    wbegin("X", 1, pid, s->start);
+    wprintf(",\"dur\":%" PRIu64 ".%03u,\"name\":\"%s\",\"args\":{\"goid\":%" PRId64
+            ",\"end\":\"%s\"}}",
+            dur / 1000, (unsigned)(dur % 1000), fname(s->fn), s->goid, endreason(reason));
+}
+
+static void slice_start(wstream *s, uint64_t ts, int64_t goid, uintptr_t fn) {
+    s->open = true;
+    s->start = ts;
+    s->goid = goid;
+    s->fn = fn;
+}
+
+static void flow(const char *ph, int pid, int64_t tid, uint64_t ts, uint64_t id) {
+    wbegin(ph, pid, tid, ts);
+    wprintf(",\"id\":%" PRIu64 ",\"cat\":\"sched\",\"name\":\"%s\"%s}", id >> 1,
+            id & 1 ? "go create" : "go unpark", ph[0] == 'f' ? ",\"bp\":\"e\"" : "");
+}
+
+static void instant(int pid, int64_t tid, uint64_t ts, const char *name) {
+    wbegin("i", pid, tid, ts);
+    wprintf(",\"s\":\"t\",\"name\":\"%s\"", name);
+}
+
+/* Turns one buffer's events into JSON. */
+static void wbuffer(tracebuf *b) {
+    int32_t pid = b->pid;
+    wstream *s = pid >= 0 && pid < 1024 ? &w.ps[pid] : NULL;
+    if (s)
+        s->seen = true;
+    if (b->lost) {
+        trace.lost += b->lost;
+        if (s)
+            s->open = false;   /* its end is among the lost */
+    }
+    const uint64_t *e = b->ev, *end = b->ev + b->n;
+    while (e < end) {
+        uint64_t ts = e[0];
+        int type = (int)(e[1] & 0xff);
+        int aux = (int)(e[1] >> 8 & 0xff);
+        int64_t arg = (int64_t)(e[1] >> 16);
+        const uint64_t *x = e + 2;
+        int64_t mid;
+        switch (type) {
+        case evGoStart:
+            e = x + 2;
+            if (!s)
+                break;
+            if (aux)
+                slice_end(pid, s, ts, aux - 1);
+            else
+                slice_end(pid, s, ts, 0);
+            slice_start(s, ts, arg, (uintptr_t)x[0]);
+            if (x[1])
+                flow("f", 1, pid, ts, x[1]);
+            break;
+        case evGoEnd:
+            e = x;
+            if (s)
+                slice_end(pid, s, ts, aux);
+            break;
+        case evGoUnpark:
+            e = x + (s ? 1 : 2);
+            if (s) {
+                flow("s", 1, pid, ts, x[0]);
+            } else {
+                flow("s", 2, (int64_t)x[1], ts, x[0]);
+            }
+            break;
+        case evGoCreate:
+            e = x + (s ? 2 : 3);
+            mid = s ? 0 : (int64_t)x[2];
+            instant(s ? 1 : 2, s ? pid : mid, ts, "go create");
+            wprintf(",\"args\":{\"goid\":%" PRId64 ",\"fn\":\"%s\"}}", arg, fname((uintptr_t)x[0]));
+            flow("s", s ? 1 : 2, s ? pid : mid, ts, x[1]);
+            break;
+        case evGoSysCall:
+            e = x + 1;
+            if (s)
+                slice_end(pid, s, ts, traceEndSyscall);
+            wbegin("B", 2, (int64_t)x[0], ts);
+            wprintf(",\"name\":\"syscall\",\"args\":{\"goid\":%" PRId64 "}}", arg);
+            break;
+        case evGoSysExit:
+            e = x + (s ? 2 : 1);
+            wbegin("E", 2, (int64_t)x[0], ts);
+            wputs("}");
+            if (s) {
+                slice_end(pid, s, ts, 0);
+                slice_start(s, ts, arg, (uintptr_t)x[1]);
+            }
+            break;
+        case evSteal:
+            e = x;
+            if (s) {
+                instant(1, pid, ts, "steal");
+                wprintf(",\"args\":{\"from\":\"P%" PRId64 "\"}}", arg);
+            }
+            break;
+        case evTimer:
+            e = x + (s ? 1 : 2);
+            instant(s ? 1 : 2, s ? pid : (int64_t)x[1], ts, "timer");
+            wprintf(",\"args\":{\"fn\":\"%s\"}}", fname((uintptr_t)x[0]));
+            break;
+        case evNetpoll:
+            e = x + (s ? 0 : 1);
+            instant(s ? 1 : 2, s ? pid : (int64_t)x[0], ts, "netpoll");
+            wprintf(",\"args\":{\"ready\":%" PRId64 "}}", arg);
+            break;
+        case evHandoff:
+            e = x + 1;
+            instant(1, arg, ts, "handoff");
+            wprintf(",\"args\":{\"by\":\"M%" PRId64 "\"}}", (int64_t)x[0]);
+            if (arg >= 0 && arg < 1024)
+                w.ps[arg].seen = true;
+            break;
+        case evMPark:
+            e = x;
+            wbegin("B", 2, arg, ts);
+            wputs(",\"name\":\"idle\"}");
+            break;
+        case evMUnpark:
+            e = x;
+            wbegin("E", 2, arg, ts);
+            wputs("}");
+            break;
+        case evNewM:
+            e = x + 1;
+            instant(2, arg, ts, "newm");
+            if ((int64_t)x[0] >= 0)
+                wprintf(",\"args\":{\"by\":\"M%" PRId64 "\"}}", (int64_t)x[0]);
+            else
+                wputs("}");
+            break;
+        default:
+            /* Cannot happen: the stream is corrupt; drop the rest. */
+            e = end;
+            break;
+        }
+    }
+}
+
+static void wheader(void) {
+    w.first = true;
+    wputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+}
+
+static void wfooter(void) {
+    uint64_t endts = trace.ticks1;
+    for (int32_t i = 0; i < 1024; i++) {
+        wstream *s = &w.ps[i];
+        slice_end(i, s, endts, traceEndStop);
+        if (!s->seen)
+            continue;
+        wbegin("M", 1, i, trace.ticks0);
+        wprintf(",\"name\":\"thread_name\",\"args\":{\"name\":\"P%d\"}}", i);
+        wbegin("M", 1, i, trace.ticks0);
+        wprintf(",\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%d}}", i);
+    }
+    for (int i = 0; i < MAXMTRACK; i++) {
+        if (!w.mseen[i])
+            continue;
+        wbegin("M", 2, i, trace.ticks0);
+        wprintf(",\"name\":\"thread_name\",\"args\":{\"name\":\"M%d\"}}", i);
+        wbegin("M", 2, i, trace.ticks0);
+        wprintf(",\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%d}}", i);
+    }
+    wbegin("M", 1, 0, trace.ticks0);
+    wputs(",\"name\":\"process_name\",\"args\":{\"name\":\"gort: Ps (goroutines)\"}}");
+    wbegin("M", 2, 0, trace.ticks0);
+    wputs(",\"name\":\"process_name\",\"args\":{\"name\":\"gort: Ms (threads)\"}}");
+    wprintf("\n],\"otherData\":{\"runtime\":\"gort %s\",\"lost_event_words\":%" PRIu64 "}}\n",
+            gort_version(), trace.lost);
+    wflush();
+}
+
+/* Appends b to the temporary file. */
+static void rawwrite(tracebuf *b) {
+    const char *p = (const char *)&b->pid;
+    size_t len = TRACEBUF_HDR + (size_t)b->n * sizeof(uint64_t), off = 0;
+    while (off < len && trace.err == 0) {
+        ssize_t k = write(trace.tmpfd, p + off, len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            trace.err = k < 0 ? -errno : -EIO;
+        else
+            off += (size_t)k;
+    }
+}
+
+static bool readfull(int fd, void *buf, size_t len) {
+    size_t off = 0;
+    while (off < len) {
+        ssize_t k = read(fd, (char *)buf + off, len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        off += (size_t)k;
+    }
+    return true;
+}
+
+/* Makes the JSON from the temporary file. */
+static void convert(void) {
+    w.syms = gort__symtab_open();
+    w.nspertick = trace.ticks1 > trace.ticks0
+                      ? (double)(trace.ns1 - trace.ns0) / (double)(trace.ticks1 - trace.ticks0)
+                      : 1.0;
+    wheader();
+    static tracebuf b;
+    if (trace.err == 0 && lseek(trace.tmpfd, 0, SEEK_SET) == 0) {
+        while (readfull(trace.tmpfd, &b.pid, TRACEBUF_HDR)) {
+            if (b.n > TRACEBUF_WORDS || !readfull(trace.tmpfd, b.ev, (size_t)b.n * sizeof(uint64_t)))
+                break;
+            wbuffer(&b);
+        }
+    }
+    wfooter();
+    gort__symtab_close(w.syms);
+    w.syms = NULL;
+}
+
+/* The writer thread: full buffers to the temporary file while the trace
+ * runs, then the JSON. */
+static void *writer(void *arg) {
+    (void)arg;
+    for (;;) {
+        gort__lock(&trace.lock);
+        while (!trace.stopping && trace.full == NULL) {
+            trace.asleep = true;
+            gort__noteclear(&trace.wake);
+            gort__unlock(&trace.lock);
+            gort__notesleep(&trace.wake);
+            gort__lock(&trace.lock);
+            trace.asleep = false;
+        }
+        bool stop = trace.stopping;
+        tracebuf *list = trace.full;
+        trace.full = trace.fulltail = NULL;
+        gort__unlock(&trace.lock);
+        while (list) {
+            tracebuf *b = list;
+            list = b->link;
+            rawwrite(b);
+            gort__lock(&trace.lock);
+            b->link = trace.free;
+            trace.free = b;
+            gort__unlock(&trace.lock);
+        }
+        if (stop)
+            break;
+    }
+    convert();
+    return NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
+
+/* An unnamed file for the binary events: in the trace's own directory
+ * (the disk the user chose for it), else in $TMPDIR or /tmp. */
+static int opentmp(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *tmpdir = getenv("TMPDIR");
+    const char *dirs[] = { dir, tmpdir && tmpdir[0] ? tmpdir : "/tmp", "/tmp" };
+    int err = ENOENT;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        int fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        char tmpl[4200];
+        snprintf(tmpl, sizeof tmpl, "%s/.gort-trace-XXXXXX", dirs[i]);
+        fd = mkostemp(tmpl, O_CLOEXEC);
+        if (fd >= 0) {
+            unlink(tmpl);
+            return fd;
+        }
+        err = errno;
+    }
+    return -err;
+}
+
+/* Starts a trace into path. The world is stopped, or not yet running. */
+static int tracestart(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int tmpfd = opentmp(path);
+    if (tmpfd < 0) {
+        close(fd);
+        return tmpfd;
+    }
+    memset(&w, 0, sizeof w);
+    gort__lock(&trace.lock);
+    trace.fd = fd;
+    trace.tmpfd = tmpfd;
+    trace.err = 0;
+    trace.lost = 0;
+    trace.stopping = false;
+    trace.asleep = false;
+    trace.gflow = 0;
+    trace.gpos = trace.glim = NULL;
+    trace.gbuf = NULL;
+    gort__noteclear(&trace.wake);
+    for (int32_t i = 0; i < load_acq(&gort__nallp); i++) {
+        P *pp = gort__allp[i];
+        pp->tracepos = pp->tracelim = NULL;
+        pp->tracebuf = NULL;
+        pp->tracepend = 0;
+    }
+    trace.ticks0 = cputicks();
+    trace.ns0 = gort__nanotime();
+    /* The writer is not an M and takes no signal meant for the program. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&trace.writer, NULL, writer, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        gort__unlock(&trace.lock);
+        close(fd);
+        close(tmpfd);
+        return -err;
+    }
+    trace.state = traceOn;
+    store_rel(&gort__tracing, 1);
+    gort__unlock(&trace.lock);
+    return 0;
+}
+
+/* Ends recording: every stream's buffer goes to the writer. No P may be
+ * writing: the world is stopped, or every M is gone. */
+static void tracestop(void) {
+    gort__lock(&trace.lock);
+    store_rel(&gort__tracing, 0);
+    trace.ticks1 = cputicks();
+    trace.ns1 = gort__nanotime();
+    for (int32_t i = 0; i < load_acq(&gort__nallp); i++) {
+        P *pp = gort__allp[i];
+        tracebuf *b = pp->tracebuf;
+        if (pp->tracepend && b && b != &sinkbuf && pp->tracepos + 2 <= pp->tracelim) {
+            pp->tracepos[0] = trace.ticks1;
+            pp->tracepos[1] = evword(evGoEnd, pp->tracepend - 1, 0);
+            pp->tracepos += 2;
+        }
+        if (b == &sinkbuf)
+            trace.lost += (uint64_t)(pp->tracepos - b->ev);
+        else if (b) {
+            b->n = (uint32_t)(pp->tracepos - b->ev);
+            enqueue_locked(b);
+        }
+        pp->tracepos = pp->tracelim = NULL;
+        pp->tracebuf = NULL;
+        pp->tracepend = 0;
+    }
+    if (trace.gbuf == &sinkbuf)
+        trace.lost += (uint64_t)(trace.gpos - trace.gbuf->ev);
+    else if (trace.gbuf) {
+        trace.gbuf->n = (uint32_t)(trace.gpos - trace.gbuf->ev);
+        enqueue_locked(trace.gbuf);
+    }
+    trace.gbuf = NULL;
+    trace.gpos = trace.glim = NULL;
+    trace.stopping = true;
+    trace.state = traceStopping;
+    if (trace.asleep) {
+        trace.asleep = false;
+        gort__notewakeup(&trace.wake);
+    }
+    gort__unlock(&trace.lock);
+}
+
+/* Waits for the writer to finish the file, and frees the buffers. */
+static int tracefinish(void) {
+    pthread_join(trace.writer, NULL);
+    gort__lock(&trace.lock);
+    tracebuf *b = trace.free;
+    trace.free = NULL;
+    trace.nbufs = 0;
+    int err = trace.err;
+    if (close(trace.fd) < 0 && err == 0)
+        err = -errno;
+    close(trace.tmpfd);
+    trace.fd = trace.tmpfd = -1;
+    if (trace.lost)
+        fprintf(stderr, "gort: execution trace: out of memory for buffers: %" PRIu64
+                        " words of events lost\n", trace.lost);
+    trace.state = traceIdle;
+    gort__unlock(&trace.lock);
+    while (b) {
+        tracebuf *next = b->link;
+        free(b);
+        b = next;
+    }
+    return err;
+}
+
+GORT_API int gort_trace_start(const char *path) {
+    M *mp = getm();
+    if (mp == NULL || mp->curg == NULL || readgstatus(mp->curg) != Grunning)
+        return -EPERM;
+    if (path == NULL)
+        return -EINVAL;
+    gort__lock(&trace.lock);
+    bool busy = trace.state != traceIdle;
+    if (!busy)
+        trace.state = traceStopping;   /* reserved: another start sees busy */
+    gort__unlock(&trace.lock);
+    if (busy)
+        return -EBUSY;
+    gort__stoptheworld();
+    mp = getm();
+    int err = tracestart(path);
+    if (err == 0)
+        gort__traceGoStart(mp->p, mp->curg);   /* the caller's slice */
+    else
+        trace.state = traceIdle;
+    gort__starttheworld(0);
+    return err;
+}
+
+GORT_API int gort_trace_stop(void) {
+    M *mp = getm();
+    if (mp == NULL || mp->curg == NULL || readgstatus(mp->curg) != Grunning)
+        return -EPERM;
+    gort__lock(&trace.lock);
+    bool on = trace.state == traceOn;
+    gort__unlock(&trace.lock);
+    if (!on)
+        return -ESRCH;
+    gort__stoptheworld();
+    gort__lock(&trace.lock);
+    on = trace.state == traceOn;   /* a concurrent stop may have won */
+    gort__unlock(&trace.lock);
+    if (on)
+        tracestop();
+    gort__starttheworld(0);
+    if (!on)
+        return -ESRCH;
+    /* The writer may take a while: the P is not held meanwhile. */
+    gort_syscall_enter();
+    int err = tracefinish();
+    gort_syscall_exit();
+    return err;
+}
+
+void gort__trace_runstart(void) {
+    const char *path = getenv("GORT_TRACE");
+    if (path == NULL || path[0] == 0)
+        return;
+    gort__lock(&trace.lock);
+    bool busy = trace.state != traceIdle;
+    gort__unlock(&trace.lock);
+    if (busy)
+        return;
+    int err = tracestart(path);
+    if (err < 0)
+        fprintf(stderr, "gort: GORT_TRACE=%s: %s\n", path, strerror(-err));
+}
+
+void gort__trace_shutdown(void) {
+    gort__lock(&trace.lock);
+    bool on = trace.state == traceOn;
+    gort__unlock(&trace.lock);
+    if (!on)
+        return;
+    tracestop();
+    int err = tracefinish();
+    if (err < 0)
+        fprintf(stderr, "gort: execution trace: %s\n", strerror(-err));
+}
