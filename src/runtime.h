@@ -671,7 +671,14 @@ void gort__wakenetpoller(int64_t when);
  * load and a branch predicted not taken when it is clear. */
 extern uint32_t gort__tracing;
 
+#ifndef GORT_NOTRACE
 static inline bool gort__traceon(void) { return unlikely(load_relaxed(&gort__tracing) != 0); }
+#else
+/* A build without the hooks, to measure what they cost when off
+ * (bench/traceoverhead.sh); gort_trace_start still works but records
+ * nothing. */
+static inline bool gort__traceon(void) { return false; }
+#endif
 
 /* Why a slice of a P's track ended, beyond the wait reasons. */
 enum {
