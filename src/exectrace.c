@@ -68,6 +68,7 @@
 #define TRACEBUF_WORDS  ((TRACEBUF_BYTES - 32) / 8)
 #define TRACE_MAXBUFS   256             /* 16 MiB of events at most */
 #define TRACE_WRITEPERIOD (10 * 1000 * 1000)   /* ns between the writer's rounds */
+#define TRACE_LAZY      16              /* creations and unparks per clock read */
 
 /* A buffer; what follows link is written to the temporary file as is. */
 typedef struct tracebuf {
@@ -251,6 +252,19 @@ static int64_t curmid(void) {
     return mp ? mp->id : -1;
 }
 
+/* The stamp of a creation or an unpark: none (0) for TRACE_LAZY - 1 in a
+ * row, then a clock read. Reading the clock (rdtsc) takes about 11 ns here,
+ * a tenth of a channel round trip; an unparked goroutine is stamped when it
+ * starts, and the slice its unpark happened in is stamped at both ends, so
+ * the writer places the unpark between the stamps around it (wlazy), inside
+ * the right slice. The count bounds how many wait for a stamp. */
+static inline uint64_t lazyticks(P *pp) {
+    if (likely(++pp->tracelazy < TRACE_LAZY))
+        return 0;
+    pp->tracelazy = 0;
+    return cputicks();
+}
+
 /* A slice ended on pp without a stamp: stamp it now, before another event
  * of pp's stream. */
 static inline void flushpend(P *pp) {
@@ -276,7 +290,7 @@ void gort__traceGoCreate(P *pp, G *newg) {
     if (pp) {
         flushpend(pp);
         uint64_t *w = evp(pp, 4);
-        w[0] = cputicks();
+        w[0] = lazyticks(pp);
         w[1] = evword(evGoCreate, 0, (uint64_t)newg->goid);
         w[2] = (uint64_t)(uintptr_t)newg->fn;
         w[3] = newg->traceflow = newflow(pp) | 1;
@@ -315,7 +329,7 @@ void gort__traceGoUnpark(P *pp, G *gp) {
     if (pp) {
         flushpend(pp);
         uint64_t *w = evp(pp, 3);
-        w[0] = cputicks();
+        w[0] = lazyticks(pp);
         w[1] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
         w[2] = gp->traceflow = newflow(pp);
         return;
@@ -436,6 +450,9 @@ typedef struct wstream {
     uint64_t start;      /* its start, in ticks */
     int64_t  goid;
     uintptr_t fn;
+    uint64_t laststamp;  /* the last stamped event's ticks */
+    int      nlazy;      /* unstamped events waiting for the next stamp */
+    uint64_t lazy[TRACE_LAZY][5];
 } wstream;
 
 typedef struct namecache {
@@ -564,6 +581,124 @@ static void instant(int pid, int64_t tid, uint64_t ts, const char *name) {
     wprintf(",\"s\":\"t\",\"name\":\"%s\"", name);
 }
 
+/* How many words an event of type has, on a P's stream or the P-less one;
+ * 0 for a type that does not exist (a corrupt stream). */
+static int evlen(int type, bool onp) {
+    switch (type) {
+    case evGoStart:   return 4;
+    case evGoEnd:     return 2;
+    case evGoUnpark:  return onp ? 3 : 4;
+    case evGoCreate:  return onp ? 4 : 5;
+    case evGoSysCall: return 3;
+    case evGoSysExit: return onp ? 4 : 3;
+    case evSteal:     return 2;
+    case evTimer:     return onp ? 3 : 4;
+    case evNetpoll:   return onp ? 2 : 3;
+    case evHandoff:   return 3;
+    case evMPark:     return 2;
+    case evMUnpark:   return 2;
+    case evNewM:      return 3;
+    default:          return 0;
+    }
+}
+
+/* One event as JSON, at ts (ticks). s is the P's stream state, or NULL
+ * for the P-less stream. */
+static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
+    int type = (int)(e[1] & 0xff);
+    int aux = (int)(e[1] >> 8 & 0xff);
+    int64_t arg = (int64_t)(e[1] >> 16);
+    const uint64_t *x = e + 2;
+    int64_t mid;
+    switch (type) {
+    case evGoStart:
+        if (!s)
+            break;
+        slice_end(pid, s, ts, aux ? aux - 1 : 0);
+        slice_start(s, ts, arg, (uintptr_t)x[0]);
+        if (x[1])
+            flow("f", 1, pid, ts, x[1]);
+        break;
+    case evGoEnd:
+        if (s)
+            slice_end(pid, s, ts, aux);
+        break;
+    case evGoUnpark:
+        if (s)
+            flow("s", 1, pid, ts, x[0]);
+        else
+            flow("s", 2, (int64_t)x[1], ts, x[0]);
+        break;
+    case evGoCreate:
+        mid = s ? pid : (int64_t)x[2];
+        instant(s ? 1 : 2, mid, ts, "go create");
+        wprintf(",\"args\":{\"goid\":%" PRId64 ",\"fn\":\"%s\"}}", arg, fname((uintptr_t)x[0]));
+        flow("s", s ? 1 : 2, mid, ts, x[1]);
+        break;
+    case evGoSysCall:
+        if (s)
+            slice_end(pid, s, ts, traceEndSyscall);
+        wbegin("B", 2, (int64_t)x[0], ts);
+        wprintf(",\"name\":\"syscall\",\"args\":{\"goid\":%" PRId64 "}}", arg);
+        break;
+    case evGoSysExit:
+        wbegin("E", 2, (int64_t)x[0], ts);
+        wputs("}");
+        if (s) {
+            slice_end(pid, s, ts, 0);
+            slice_start(s, ts, arg, (uintptr_t)x[1]);
+        }
+        break;
+    case evSteal:
+        if (s) {
+            instant(1, pid, ts, "steal");
+            wprintf(",\"args\":{\"from\":\"P%" PRId64 "\"}}", arg);
+        }
+        break;
+    case evTimer:
+        instant(s ? 1 : 2, s ? pid : (int64_t)x[1], ts, "timer");
+        wprintf(",\"args\":{\"fn\":\"%s\"}}", fname((uintptr_t)x[0]));
+        break;
+    case evNetpoll:
+        instant(s ? 1 : 2, s ? pid : (int64_t)x[0], ts, "netpoll");
+        wprintf(",\"args\":{\"ready\":%" PRId64 "}}", arg);
+        break;
+    case evHandoff:
+        instant(1, arg, ts, "handoff");
+        wprintf(",\"args\":{\"by\":\"M%" PRId64 "\"}}", (int64_t)x[0]);
+        if (arg >= 0 && arg < 1024)
+            w.ps[arg].seen = true;
+        break;
+    case evMPark:
+        wbegin("B", 2, arg, ts);
+        wputs(",\"name\":\"idle\"}");
+        break;
+    case evMUnpark:
+        wbegin("E", 2, arg, ts);
+        wputs("}");
+        break;
+    case evNewM:
+        instant(2, arg, ts, "newm");
+        if ((int64_t)x[0] >= 0)
+            wprintf(",\"args\":{\"by\":\"M%" PRId64 "\"}}", (int64_t)x[0]);
+        else
+            wputs("}");
+        break;
+    }
+}
+
+/* Writes a P's unstamped events (lazyticks) now that the next stamp, ts,
+ * is known: spread evenly between the stamp before them and ts, so each
+ * lies inside the slice (or scheduler work) it happened in. */
+static void wlazy(int32_t pid, wstream *s, uint64_t ts) {
+    uint64_t from = s->laststamp ? s->laststamp : trace.ticks0;
+    if (ts < from)
+        ts = from;
+    for (int i = 0; i < s->nlazy; i++)
+        wevent(pid, s, s->lazy[i], from + (ts - from) * (uint64_t)(i + 1) / (uint64_t)(s->nlazy + 1));
+    s->nlazy = 0;
+}
+
 /* Turns one buffer's events into JSON. */
 static void wbuffer(tracebuf *b) {
     int32_t pid = b->pid;
@@ -577,108 +712,20 @@ static void wbuffer(tracebuf *b) {
     }
     const uint64_t *e = b->ev, *end = b->ev + b->n;
     while (e < end) {
-        uint64_t ts = e[0];
-        int type = (int)(e[1] & 0xff);
-        int aux = (int)(e[1] >> 8 & 0xff);
-        int64_t arg = (int64_t)(e[1] >> 16);
-        const uint64_t *x = e + 2;
-        int64_t mid;
-        switch (type) {
-        case evGoStart:
-            e = x + 2;
-            if (!s)
-                break;
-            if (aux)
-                slice_end(pid, s, ts, aux - 1);
-            else
-                slice_end(pid, s, ts, 0);
-            slice_start(s, ts, arg, (uintptr_t)x[0]);
-            if (x[1])
-                flow("f", 1, pid, ts, x[1]);
-            break;
-        case evGoEnd:
-            e = x;
-            if (s)
-                slice_end(pid, s, ts, aux);
-            break;
-        case evGoUnpark:
-            e = x + (s ? 1 : 2);
+        int len = evlen((int)(e[1] & 0xff), s != NULL);
+        if (len == 0 || e + len > end)
+            break;   /* cannot happen: a corrupt stream; drop the rest */
+        if (s && e[0] == 0 && s->nlazy < TRACE_LAZY) {
+            memcpy(s->lazy[s->nlazy++], e, (size_t)len * sizeof(uint64_t));
+        } else {
+            uint64_t ts = e[0] ? e[0] : s && s->laststamp ? s->laststamp : trace.ticks0;
             if (s) {
-                flow("s", 1, pid, ts, x[0]);
-            } else {
-                flow("s", 2, (int64_t)x[1], ts, x[0]);
+                wlazy(pid, s, ts);
+                s->laststamp = ts;
             }
-            break;
-        case evGoCreate:
-            e = x + (s ? 2 : 3);
-            mid = s ? 0 : (int64_t)x[2];
-            instant(s ? 1 : 2, s ? pid : mid, ts, "go create");
-            wprintf(",\"args\":{\"goid\":%" PRId64 ",\"fn\":\"%s\"}}", arg, fname((uintptr_t)x[0]));
-            flow("s", s ? 1 : 2, s ? pid : mid, ts, x[1]);
-            break;
-        case evGoSysCall:
-            e = x + 1;
-            if (s)
-                slice_end(pid, s, ts, traceEndSyscall);
-            wbegin("B", 2, (int64_t)x[0], ts);
-            wprintf(",\"name\":\"syscall\",\"args\":{\"goid\":%" PRId64 "}}", arg);
-            break;
-        case evGoSysExit:
-            e = x + (s ? 2 : 1);
-            wbegin("E", 2, (int64_t)x[0], ts);
-            wputs("}");
-            if (s) {
-                slice_end(pid, s, ts, 0);
-                slice_start(s, ts, arg, (uintptr_t)x[1]);
-            }
-            break;
-        case evSteal:
-            e = x;
-            if (s) {
-                instant(1, pid, ts, "steal");
-                wprintf(",\"args\":{\"from\":\"P%" PRId64 "\"}}", arg);
-            }
-            break;
-        case evTimer:
-            e = x + (s ? 1 : 2);
-            instant(s ? 1 : 2, s ? pid : (int64_t)x[1], ts, "timer");
-            wprintf(",\"args\":{\"fn\":\"%s\"}}", fname((uintptr_t)x[0]));
-            break;
-        case evNetpoll:
-            e = x + (s ? 0 : 1);
-            instant(s ? 1 : 2, s ? pid : (int64_t)x[0], ts, "netpoll");
-            wprintf(",\"args\":{\"ready\":%" PRId64 "}}", arg);
-            break;
-        case evHandoff:
-            e = x + 1;
-            instant(1, arg, ts, "handoff");
-            wprintf(",\"args\":{\"by\":\"M%" PRId64 "\"}}", (int64_t)x[0]);
-            if (arg >= 0 && arg < 1024)
-                w.ps[arg].seen = true;
-            break;
-        case evMPark:
-            e = x;
-            wbegin("B", 2, arg, ts);
-            wputs(",\"name\":\"idle\"}");
-            break;
-        case evMUnpark:
-            e = x;
-            wbegin("E", 2, arg, ts);
-            wputs("}");
-            break;
-        case evNewM:
-            e = x + 1;
-            instant(2, arg, ts, "newm");
-            if ((int64_t)x[0] >= 0)
-                wprintf(",\"args\":{\"by\":\"M%" PRId64 "\"}}", (int64_t)x[0]);
-            else
-                wputs("}");
-            break;
-        default:
-            /* Cannot happen: the stream is corrupt; drop the rest. */
-            e = end;
-            break;
+            wevent(pid, s, e, ts);
         }
+        e += len;
     }
 }
 
@@ -691,6 +738,7 @@ static void wfooter(void) {
     uint64_t endts = trace.ticks1;
     for (int32_t i = 0; i < 1024; i++) {
         wstream *s = &w.ps[i];
+        wlazy(i, s, endts);
         slice_end(i, s, endts, traceEndStop);
         if (!s->seen)
             continue;

@@ -289,6 +289,7 @@ struct p {
     uint64_t   traceseq;     /* flow ids made on this P */
     uint8_t    tracepend;    /* a slice ended here, for this reason + 1, and
                                 the next event on the P will stamp its end */
+    uint8_t    tracelazy;    /* unstamped events since the last clock read */
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/trace"
 	"sort"
 	"sync"
 	"time"
@@ -23,6 +24,20 @@ const (
 )
 
 func main() {
+	// BENCH_TRACE=path: run with Go's execution tracer on, as the gort
+	// program runs with GORT_TRACE (bench/traceoverhead.sh).
+	if path := os.Getenv("BENCH_TRACE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer func() { trace.Stop(); f.Close() }()
+	}
 	runtime.GOMAXPROCS(maxprocs)
 	c1 := make(chan int)
 	c2 := make(chan int)
