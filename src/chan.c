@@ -213,6 +213,7 @@ static int chanwait(gort_chan *c, waitq *q, void *ep, bool block, waitReason rea
     mysg.osnote = gp ? NULL : &n;
     mysg.elem = ep;
     mysg.c = c;
+    racepark(&mysg);
     gort__chan_enqueue(c, q, &mysg);
     if (gp) {
         gp->param = NULL;
@@ -222,6 +223,7 @@ static int chanwait(gort_chan *c, waitq *q, void *ep, bool block, waitReason rea
         gort__unlock(&c->lock);
         gort__notesleep(&n);
     }
+    raceunpark(&mysg);   /* the peer's half of the hand-off, or the close */
     if (mysg.freechan)
         gort__chan_received_after(c);   /* gort_after's value: c is ours */
     return mysg.success ? 1 : 0;
@@ -321,6 +323,7 @@ static int chanrecv(gort_chan *c, void *ep, bool block) {
             return -EAGAIN;
         /* Closed: it stays closed, so re-check emptiness now. */
         if (gort__chan_empty(c)) {
+            raceacquire(raceaddr(c));   /* the close */
             elemclr(c, ep);
             return 0;
         }
@@ -329,6 +332,7 @@ static int chanrecv(gort_chan *c, void *ep, bool block) {
     gort__chanlock(c);
     if (c->closed) {
         if (c->qcount == 0) {
+            raceacquire(raceaddr(c));   /* the close */
             gort__unlock(&c->lock);
             elemclr(c, ep);
             return 0;
@@ -456,6 +460,7 @@ GORT_API int gort_chan_close(gort_chan *c) {
         return -EPIPE;
     }
     store_rel(&c->closed, 1);
+    racerelease(raceaddr(c));   /* for receives that find it closed */
 
     /* Collect every waiter, then wake them after dropping the lock, as
      * Go's closechan does. Receivers get a zero value; senders return
@@ -472,6 +477,8 @@ GORT_API int gort_chan_close(gort_chan *c) {
                 elemclr(c, sg->elem);
             sg->elem = NULL;
             sg->success = false;
+            if (raceenabled)
+                racerelease(racewaiter(sg));   /* Go's raceacquireg(gp, c.raceaddr()) */
             G *gp = sg->g;
             if (gp) {
                 gp->param = sg;
