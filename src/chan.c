@@ -477,8 +477,14 @@ GORT_API int gort_chan_close(gort_chan *c) {
                 elemclr(c, sg->elem);
             sg->elem = NULL;
             sg->success = false;
-            if (raceenabled)
-                racerelease(racewaiter(sg));   /* Go's raceacquireg(gp, c.raceaddr()) */
+            if (raceenabled) {
+                /* Go's raceacquireg(gp, c.raceaddr()); a thread, which
+                 * cannot be acted for, acquires through raceunpark. */
+                if (sg->g)
+                    raceacquireg(sg->g->tsan_fiber, raceaddr(c));
+                else
+                    racerelease(racewaiter(sg));
+            }
             G *gp = sg->g;
             if (gp) {
                 gp->param = sg;
@@ -508,7 +514,36 @@ GORT_API int gort_chan_close(gort_chan *c) {
 
 /* ---- the public send and receive ------------------------------------------- */
 
-GORT_API int gort_chan_send(gort_chan *c, const void *elem) { return chansend(c, elem, true); }
-GORT_API int gort_chan_trysend(gort_chan *c, const void *elem) { return chansend(c, elem, false); }
-GORT_API int gort_chan_recv(gort_chan *c, void *elem) { return chanrecv(c, elem, true); }
-GORT_API int gort_chan_tryrecv(gort_chan *c, void *elem) { return chanrecv(c, elem, false); }
+/* Race flavour: the element is read by a send that sent it and written by
+ * a receive that filled it (racereadrange, racewriterange). */
+GORT_API int gort_chan_send(gort_chan *c, const void *elem) {
+    size_t n = c ? c->elemsize : 0;   /* once sent, c may be freed by its receiver */
+    int r = chansend(c, elem, true);
+    if (raceenabled && r == 0)
+        racereadrange(elem, n);
+    return r;
+}
+
+GORT_API int gort_chan_trysend(gort_chan *c, const void *elem) {
+    size_t n = c ? c->elemsize : 0;   /* once sent, c may be freed by its receiver */
+    int r = chansend(c, elem, false);
+    if (raceenabled && r == 0)
+        racereadrange(elem, n);
+    return r;
+}
+
+GORT_API int gort_chan_recv(gort_chan *c, void *elem) {
+    size_t n = c ? c->elemsize : 0;   /* c may be gone once received (gort_after, or freed by its sender) */
+    int r = chanrecv(c, elem, true);
+    if (raceenabled && r >= 0)
+        racewriterange(elem, n);
+    return r;
+}
+
+GORT_API int gort_chan_tryrecv(gort_chan *c, void *elem) {
+    size_t n = c ? c->elemsize : 0;
+    int r = chanrecv(c, elem, false);
+    if (raceenabled && r >= 0)
+        racewriterange(elem, n);
+    return r;
+}

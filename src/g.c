@@ -219,7 +219,14 @@ void gort__gfpurge(P *pp) {
 static void racegostart(G *gp, int64_t goid) {
 #ifdef GORT_RACE
     char name[32];
+    /* The fiber's creation stack ("created by" in a report) is the
+     * creator's: give it the frame that called gort_go, which libtsan
+     * cannot see through this uninstrumented library. */
+    if (gp->gopc)
+        __tsan_func_entry((void *)gp->gopc);
     gp->tsan_fiber = __tsan_create_fiber(0);
+    if (gp->gopc)
+        __tsan_func_exit();
     snprintf(name, sizeof name, "goroutine %lld", (long long)goid);
     __tsan_set_fiber_name(gp->tsan_fiber, name);
     if ((gp->racectx = malloc(1)) == NULL)

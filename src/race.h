@@ -38,6 +38,10 @@
  * IgnoreWrites (with IgnoreReads, the same counter) drops its memory
  * accesses, and makes an mmap reset the shadow of the new mapping instead
  * of recording a write to it. */
+void __tsan_func_entry(void *pc);
+void __tsan_func_exit(void);
+void __tsan_read_range(void *addr, unsigned long size);
+void __tsan_write_range(void *addr, unsigned long size);
 void AnnotateIgnoreSyncBegin(const char *file, int line);
 void AnnotateIgnoreSyncEnd(const char *file, int line);
 void AnnotateIgnoreWritesBegin(const char *file, int line);
@@ -52,6 +56,48 @@ void AnnotateIgnoreWritesEnd(const char *file, int line);
  * than Go does, never less. */
 static inline void raceacquire(void *addr) { __tsan_acquire(addr); }
 static inline void racerelease(void *addr) { __tsan_release(addr); }
+
+/* Go's raceacquireg and racereleaseg: for a goroutine that is parked and
+ * dequeued, by its waker. libtsan keeps clocks per fiber and lets any
+ * thread make any fiber current, so the waker makes the parked one's fiber
+ * current for the one call, in place (no stack changes hands), then its
+ * own again; nothing else can run the parked goroutine meanwhile. */
+static inline void raceacquireg(void *fiber, void *addr) {
+    void *self = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(fiber, __tsan_switch_to_fiber_no_sync);
+    __tsan_acquire(addr);
+    __tsan_switch_to_fiber(self, __tsan_switch_to_fiber_no_sync);
+}
+
+/* Go's racenotify for the parked goroutine: acquire, then release. */
+static inline void racenotifyg(void *fiber, void *addr) {
+    void *self = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(fiber, __tsan_switch_to_fiber_no_sync);
+    __tsan_acquire(addr);
+    __tsan_release(addr);
+    __tsan_switch_to_fiber(self, __tsan_switch_to_fiber_no_sync);
+}
+
+/* What the user's compiled code would read or write if the operation were
+ * a language statement, as Go's compiler instruments `c <- v` and
+ * `v = <-c`: the value sent, read by the sender; the value received,
+ * written by the receiver. (The runtime's own copies are invisible,
+ * raceignorebegin.) */
+static inline void racereadrange(const void *p, size_t n) {
+    if (p && n)
+        __tsan_read_range((void *)p, n);
+}
+
+static inline void racewriterange(void *p, size_t n) {
+    if (p && n)
+        __tsan_write_range(p, n);
+}
+
+/* Memory accesses the current fiber makes are not recorded until the end:
+ * the runtime's copies of channel elements, which are ordered by the
+ * channel's edges, not by what the copy happens to be. */
+static inline void raceignorebegin(void) { AnnotateIgnoreWritesBegin(__FILE__, __LINE__); }
+static inline void raceignoreend(void) { AnnotateIgnoreWritesEnd(__FILE__, __LINE__); }
 
 /* The current fiber stops (begin) or starts again (end) taking part in
  * synchronisation. */
@@ -127,6 +173,8 @@ static inline void gort__race_free(void *p) {
 
 #else /* !GORT_RACE */
 
+#include <stddef.h>
+
 #define raceenabled 0
 
 static inline void raceacquire(void *addr) { (void)addr; }
@@ -137,6 +185,12 @@ static inline void raceg0begin(void) {}
 static inline void raceg0end(void) {}
 static inline void racetimerbegin(void *t) { (void)t; }
 static inline void racetimerend(void) {}
+static inline void raceacquireg(void *fiber, void *addr) { (void)fiber, (void)addr; }
+static inline void racenotifyg(void *fiber, void *addr) { (void)fiber, (void)addr; }
+static inline void racereadrange(const void *p, size_t n) { (void)p, (void)n; }
+static inline void racewriterange(void *p, size_t n) { (void)p, (void)n; }
+static inline void raceignorebegin(void) {}
+static inline void raceignoreend(void) {}
 
 #endif /* GORT_RACE */
 
