@@ -9,7 +9,10 @@
 #     runs them: programs outside the repository see the contract;
 #  3. a small CMake project that finds the library with find_package(gort)
 #     and links gort::gort (and gort::gort_static), and runs it;
-#  4. the gdb extension, where gdb's auto-load looks for it beside
+#  4. the sanitizer flavours, against gort-tsan and gort-asan: a racy
+#     program is reported in every run and its fixed version never; a use
+#     after free is reported;
+#  5. the gdb extension, where gdb's auto-load looks for it beside
 #     libgort.so, and (with gdb) that gdb loads it for hello-shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,7 +153,104 @@ if cmake -S "$tmp/consumer1" -B "$tmp/consumer1/build" -DCMAKE_PREFIX_PATH="$pre
     exit 1
 fi
 
-# ---- 4. gdb: the extension where gdb's auto-load finds it ---------------------
+# ---- 4. the sanitizer flavours: gort-tsan and gort-asan ----------------------
+
+# A racy program built outside the tree against libgort-tsan must be
+# reported in every run, naming both goroutines' functions; the same program
+# with its race removed (the wait group orders the writes) never. And a
+# use after free, against libgort-asan, must be reported.
+if pkg-config --exists gort-tsan gort-asan; then
+    mkdir "$tmp/flavours"
+    cd "$tmp/flavours"
+    cat >racy.c <<'EOF'
+#include <gort.h>
+
+static int counter;
+
+__attribute__((noinline)) static void bump_in_goroutine(void) { counter++; }
+__attribute__((noinline)) static void bump_in_main(void) { counter += 2; }
+
+static void worker(void *wg) {
+    bump_in_goroutine();
+    gort_wg_done(wg);
+}
+
+static void main_goroutine(void *arg) {
+    gort_waitgroup wg = {0};
+    gort_wg_add(&wg, 1);
+    gort_go(worker, &wg);
+#ifndef FIXED
+    bump_in_main();   /* races with the goroutine's */
+    gort_wg_wait(&wg);
+#else
+    gort_wg_wait(&wg);
+    bump_in_main();   /* after Wait: ordered */
+#endif
+    (void)arg;
+}
+
+int main(void) { return gort_run(NULL, main_goroutine, NULL) == 0 ? 0 : 1; }
+EOF
+    echo "install-test: race: cc -g -fsanitize=thread racy.c $(pkg-config --cflags --libs gort-tsan)"
+    cc -g -fsanitize=thread -o racy racy.c $(pkg-config --cflags --libs gort-tsan)
+    cc -g -fsanitize=thread -DFIXED -o fixed racy.c $(pkg-config --cflags --libs gort-tsan)
+    libs=$(LD_LIBRARY_PATH="$prefix/lib" ldd ./racy)
+    grep -q "$prefix/lib/libgort-tsan.so.0" <<<"$libs" ||
+        { echo "install-test: racy does not load the installed libgort-tsan.so.0" >&2; exit 1; }
+    for i in 1 2 3 4 5; do
+        status=0
+        out=$(LD_LIBRARY_PATH="$prefix/lib" TSAN_OPTIONS=halt_on_error=1:exitcode=66 ./racy 2>&1) ||
+            status=$?
+        if [ "$status" != 66 ] || ! grep -q 'WARNING: ThreadSanitizer: data race' <<<"$out" ||
+           ! grep -q bump_in_goroutine <<<"$out" || ! grep -q bump_in_main <<<"$out"; then
+            printf '%s\n' "$out" >&2
+            echo "install-test: racy (run $i): no race report naming both goroutines (status $status)" >&2
+            exit 1
+        fi
+        status=0
+        out=$(LD_LIBRARY_PATH="$prefix/lib" TSAN_OPTIONS=halt_on_error=1 ./fixed 2>&1) || status=$?
+        if [ "$status" != 0 ] || grep -q ThreadSanitizer <<<"$out"; then
+            printf '%s\n' "$out" >&2
+            echo "install-test: fixed (run $i): reported, or failed (status $status)" >&2
+            exit 1
+        fi
+    done
+    echo "install-test: gort-tsan: the race reported in 5 runs of 5, the fixed program in none"
+
+    cat >uaf.c <<'EOF'
+#include <gort.h>
+#include <stdlib.h>
+
+static void sender(void *c) { gort_chan_send(c, NULL); }
+
+static void main_goroutine(void *arg) {
+    int *x = malloc(sizeof *x);
+    gort_chan *c;
+    gort_chan_make(&c, 0, 0);
+    gort_go(sender, c);
+    gort_chan_recv(c, NULL);
+    free(x);
+    *(volatile int *)x = 1;   /* heap-use-after-free */
+    (void)arg;
+}
+
+int main(void) { return gort_run(NULL, main_goroutine, NULL); }
+EOF
+    echo "install-test: asan: cc -g -fsanitize=address,undefined uaf.c $(pkg-config --cflags --libs gort-asan)"
+    cc -g -fsanitize=address,undefined -o uaf uaf.c $(pkg-config --cflags --libs gort-asan)
+    status=0
+    out=$(LD_LIBRARY_PATH="$prefix/lib" ASAN_OPTIONS=detect_leaks=0 ./uaf 2>&1) || status=$?
+    if [ "$status" = 0 ] || ! grep -q 'ERROR: AddressSanitizer: heap-use-after-free' <<<"$out"; then
+        printf '%s\n' "$out" >&2
+        echo "install-test: uaf: no heap-use-after-free report (status $status)" >&2
+        exit 1
+    fi
+    echo "install-test: gort-asan: the heap-use-after-free reported"
+else
+    echo "install-test: no gort-tsan or gort-asan installed (GORT_BUILD_FLAVOURS off): not tried"
+fi
+
+# ---- 5. gdb: the extension where gdb's auto-load finds it ---------------------
 
 # gdb reads <a scripts directory>/<the real path of a library it loads>-gdb.py.
 # Its own is /usr/share/gdb/auto-load; another prefix's is added as

@@ -4,7 +4,9 @@
 # then the install smoke test, and prints one summary. Every stage runs even
 # when an earlier one failed; the exit status says whether all passed. The
 # build directories are $BUILD, $BUILD-asan, $BUILD-tsan and $BUILD-valgrind
-# (BUILD=build by default).
+# (BUILD=build by default). The release build also builds libgort-tsan and
+# libgort-asan, and its ctest runs tests/race (the race flavour under
+# ThreadSanitizer); install-test tries both flavours from outside the tree.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset MAKEFLAGS MFLAGS MAKELEVEL   # a quiet, top-level make under cmake --build

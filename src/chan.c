@@ -213,6 +213,7 @@ static int chanwait(gort_chan *c, waitq *q, void *ep, bool block, waitReason rea
     mysg.osnote = gp ? NULL : &n;
     mysg.elem = ep;
     mysg.c = c;
+    racepark(&mysg);
     gort__chan_enqueue(c, q, &mysg);
     if (gp) {
         gp->param = NULL;
@@ -222,6 +223,7 @@ static int chanwait(gort_chan *c, waitq *q, void *ep, bool block, waitReason rea
         gort__unlock(&c->lock);
         gort__notesleep(&n);
     }
+    raceunpark(&mysg);   /* the peer's half of the hand-off, or the close */
     if (mysg.freechan)
         gort__chan_received_after(c);   /* gort_after's value: c is ours */
     return mysg.success ? 1 : 0;
@@ -321,6 +323,7 @@ static int chanrecv(gort_chan *c, void *ep, bool block) {
             return -EAGAIN;
         /* Closed: it stays closed, so re-check emptiness now. */
         if (gort__chan_empty(c)) {
+            raceacquire(raceaddr(c));   /* the close */
             elemclr(c, ep);
             return 0;
         }
@@ -329,6 +332,7 @@ static int chanrecv(gort_chan *c, void *ep, bool block) {
     gort__chanlock(c);
     if (c->closed) {
         if (c->qcount == 0) {
+            raceacquire(raceaddr(c));   /* the close */
             gort__unlock(&c->lock);
             elemclr(c, ep);
             return 0;
@@ -456,6 +460,7 @@ GORT_API int gort_chan_close(gort_chan *c) {
         return -EPIPE;
     }
     store_rel(&c->closed, 1);
+    racerelease(raceaddr(c));   /* for receives that find it closed */
 
     /* Collect every waiter, then wake them after dropping the lock, as
      * Go's closechan does. Receivers get a zero value; senders return
@@ -472,6 +477,14 @@ GORT_API int gort_chan_close(gort_chan *c) {
                 elemclr(c, sg->elem);
             sg->elem = NULL;
             sg->success = false;
+            if (raceenabled) {
+                /* Go's raceacquireg(gp, c.raceaddr()); a thread, which
+                 * cannot be acted for, acquires through raceunpark. */
+                if (sg->g)
+                    raceacquireg(sg->g->tsan_fiber, raceaddr(c));
+                else
+                    racerelease(racewaiter(sg));
+            }
             G *gp = sg->g;
             if (gp) {
                 gp->param = sg;
@@ -501,7 +514,36 @@ GORT_API int gort_chan_close(gort_chan *c) {
 
 /* ---- the public send and receive ------------------------------------------- */
 
-GORT_API int gort_chan_send(gort_chan *c, const void *elem) { return chansend(c, elem, true); }
-GORT_API int gort_chan_trysend(gort_chan *c, const void *elem) { return chansend(c, elem, false); }
-GORT_API int gort_chan_recv(gort_chan *c, void *elem) { return chanrecv(c, elem, true); }
-GORT_API int gort_chan_tryrecv(gort_chan *c, void *elem) { return chanrecv(c, elem, false); }
+/* Race flavour: the element is read by a send that sent it and written by
+ * a receive that filled it (racereadrange, racewriterange). */
+GORT_API int gort_chan_send(gort_chan *c, const void *elem) {
+    size_t n = c ? c->elemsize : 0;   /* once sent, c may be freed by its receiver */
+    int r = chansend(c, elem, true);
+    if (raceenabled && r == 0)
+        racereadrange(elem, n);
+    return r;
+}
+
+GORT_API int gort_chan_trysend(gort_chan *c, const void *elem) {
+    size_t n = c ? c->elemsize : 0;   /* once sent, c may be freed by its receiver */
+    int r = chansend(c, elem, false);
+    if (raceenabled && r == 0)
+        racereadrange(elem, n);
+    return r;
+}
+
+GORT_API int gort_chan_recv(gort_chan *c, void *elem) {
+    size_t n = c ? c->elemsize : 0;   /* c may be gone once received (gort_after, or freed by its sender) */
+    int r = chanrecv(c, elem, true);
+    if (raceenabled && r >= 0)
+        racewriterange(elem, n);
+    return r;
+}
+
+GORT_API int gort_chan_tryrecv(gort_chan *c, void *elem) {
+    size_t n = c ? c->elemsize : 0;
+    int r = chanrecv(c, elem, false);
+    if (raceenabled && r >= 0)
+        racewriterange(elem, n);
+    return r;
+}

@@ -143,6 +143,19 @@ static inline void *chanbuf(gort_chan *c, uint32_t i) {
     return (char *)(c + 1) + (size_t)i * c->elemsize;
 }
 
+/* Race flavour (race.h): the addresses a channel's edges go through, as in
+ * Go's chan.go. raceaddr: close, and a receive that finds the channel
+ * closed. racebuf: slot i of a buffered channel, so that a send happens
+ * before the receive that takes its value, and the kth receive before the
+ * (k+cap)th send completes (a channel as a semaphore); a channel of empty
+ * elements has no slots to point at, and all its operations share
+ * raceaddr, as Go's share c.buf. Both lie inside the channel's allocation,
+ * so freeing it drops their edges. */
+static inline void *raceaddr(gort_chan *c) { return c; }
+static inline void *racebuf(gort_chan *c, uint32_t i) {
+    return c->elemsize ? chanbuf(c, i) : raceaddr(c);
+}
+
 /* Copies one element. The common sizes go without a call to memcpy. */
 static inline void elemcopy(gort_chan *c, void *dst, const void *src) {
     switch (c->elemsize) {
@@ -150,24 +163,55 @@ static inline void elemcopy(gort_chan *c, void *dst, const void *src) {
     case 4: memcpy(dst, src, 4); return;
     case 8: memcpy(dst, src, 8); return;
     case 16: memcpy(dst, src, 16); return;
-    default: memcpy(dst, src, c->elemsize); return;
+    default:
+        /* Race flavour: not seen through libtsan's memcpy either (Go's
+         * typedmemmove is not instrumented): the channel's edges order
+         * the element, and racereadrange/racewriterange check the user's
+         * own accesses to it. */
+        raceignorebegin();
+        memcpy(dst, src, c->elemsize);
+        raceignoreend();
+        return;
     }
 }
 
 /* Zeroes a receiver's element (a receive from a closed channel). */
 static inline void elemclr(gort_chan *c, void *p) {
-    if (c->elemsize && p)
+    if (c->elemsize && p) {
+        raceignorebegin();
         memset(p, 0, c->elemsize);
+        raceignoreend();
+    }
 }
 
 /* The value at ep goes to sg, a receiver just dequeued from c->recvq
  * (Go's send()). The caller unlocks, then calls gort__sudog_ready(sg). */
 static inline void gort__chan_sendto(gort_chan *c, sudog *sg, const void *ep) {
+    if (raceenabled && (c->dataqsiz == 0 || sg->g == NULL))
+        raceacquire(racewaiter(sg));   /* racesync: what the receiver did before it parked */
     if (sg->elem) {
         elemcopy(c, sg->elem, ep);
         sg->elem = NULL;
     }
     sg->success = true;
+    if (raceenabled) {
+        if (c->dataqsiz) {
+            /* The buffer is empty; as Go does, pretend the value went
+             * through the slot the receiver would have emptied, for each
+             * side (racenotify for us, then for the receiver), and turn
+             * the ring as if it had. */
+            void *slot = racebuf(c, c->recvx);
+            raceacquire(slot);
+            racerelease(slot);
+            if (sg->g)
+                racenotifyg(sg->g->tsan_fiber, slot);
+            if (++c->recvx == c->dataqsiz)
+                c->recvx = 0;
+            c->sendx = c->recvx;
+        }
+        if (c->dataqsiz == 0 || sg->g == NULL)
+            racerelease(racewaiter(sg));   /* for raceunpark, once it runs */
+    }
 }
 
 /* A value for ep (may be NULL) from sg, a sender just dequeued from
@@ -176,6 +220,20 @@ static inline void gort__chan_sendto(gort_chan *c, sudog *sg, const void *ep) {
  * which is the slot just emptied. The caller unlocks, then calls
  * gort__sudog_ready(sg). */
 static inline void gort__chan_recvfrom(gort_chan *c, sudog *sg, void *ep) {
+    void *slot = NULL;
+    if (raceenabled) {
+        /* Unbuffered: racesync with the sender. Buffered (so full): the
+         * head's value comes from its slot, and the sender's goes into it
+         * (racenotify for us, then for the sender). A thread that sends
+         * cannot be acted for: it is synchronised with as if unbuffered,
+         * which orders more than Go would, never less. */
+        if (c->dataqsiz) {
+            slot = racebuf(c, c->recvx);
+            raceacquire(slot);
+        }
+        if (c->dataqsiz == 0 || sg->g == NULL)
+            raceacquire(racewaiter(sg));
+    }
     if (c->dataqsiz == 0) {
         if (ep)
             elemcopy(c, ep, sg->elem);
@@ -190,11 +248,24 @@ static inline void gort__chan_recvfrom(gort_chan *c, sudog *sg, void *ep) {
     }
     sg->elem = NULL;
     sg->success = true;
+    if (raceenabled) {
+        if (slot) {
+            racerelease(slot);
+            if (sg->g)
+                racenotifyg(sg->g->tsan_fiber, slot);
+        }
+        if (c->dataqsiz == 0 || sg->g == NULL)
+            racerelease(racewaiter(sg));
+    }
 }
 
 /* The value at ep into the buffer, which has room. */
 static inline void gort__chan_bufput(gort_chan *c, const void *ep) {
+    if (raceenabled)
+        raceacquire(racebuf(c, c->sendx));   /* racenotify: the slot's last receive */
     elemcopy(c, chanbuf(c, c->sendx), ep);
+    if (raceenabled)
+        racerelease(racebuf(c, c->sendx));
     if (++c->sendx == c->dataqsiz)
         c->sendx = 0;
     store_relaxed(&c->qcount, c->qcount + 1);
@@ -205,8 +276,12 @@ static inline void gort__chan_bufput(gort_chan *c, const void *ep) {
  * the consumer from writing the producer's cache line. */
 static inline void gort__chan_buftake(gort_chan *c, void *ep) {
     void *qp = chanbuf(c, c->recvx);
+    if (raceenabled)
+        raceacquire(racebuf(c, c->recvx));   /* racenotify: the send that filled it */
     if (ep)
         elemcopy(c, ep, qp);
+    if (raceenabled)
+        racerelease(racebuf(c, c->recvx));   /* ... and the send that refills it */
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
     store_relaxed(&c->qcount, c->qcount - 1);

@@ -16,16 +16,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>
 #endif
-#ifdef __SANITIZE_THREAD__
-#include <sanitizer/tsan_interface.h>
-#endif
-
 #include "runtime.h"
 
 enum { goidCacheBatch = 16, gfreeLocalMax = 64, gfreeBatch = 32, gslabSize = 256 };
@@ -72,8 +69,9 @@ void gort__gobind(M *mp, G *gp) {
     sp[7] = (uint64_t)(uintptr_t)gostart;
     sp[8] = 0;
     gp->sched.sp = sp;
-#ifdef __SANITIZE_THREAD__
-    gp->tsan_fiber = __tsan_create_fiber(0);
+#ifdef GORT_TSAN_FIBERS
+    if (gp->tsan_fiber == NULL)   /* the race flavour made it in ginit */
+        gp->tsan_fiber = __tsan_create_fiber(0);
 #endif
 }
 
@@ -140,11 +138,14 @@ void gort__allgs_free(void) {
     gslab *s = allgs.slabs;
     while (s) {
         gslab *next = s->next;
-#ifdef __SANITIZE_THREAD__
+#ifdef GORT_TSAN_FIBERS
         for (int i = 0; i < s->used; i++)
             if (s->g[i].tsan_fiber)
                 __tsan_destroy_fiber(s->g[i].tsan_fiber);
 #endif
+        if (raceenabled)
+            for (int i = 0; i < s->used; i++)
+                free(s->g[i].racectx);   /* goroutines abandoned at shutdown */
         free(s);
         s = next;
     }
@@ -210,6 +211,31 @@ void gort__gfpurge(P *pp) {
 
 /* ---- newproc: gort_go ----------------------------------------------------- */
 
+/* Race flavour (Go's racegostart, race.go): the goroutine's fiber is made
+ * here, by its creator, so libtsan orders everything the creator did before
+ * gort_go before everything the goroutine does, and names the creator's
+ * stack in its reports ("created by"). Its race context is a byte of its
+ * own on the heap (runtime.h, racewaiter). */
+static void racegostart(G *gp, int64_t goid) {
+#ifdef GORT_RACE
+    char name[32];
+    /* The fiber's creation stack ("created by" in a report) is the
+     * creator's: give it the frame that called gort_go, which libtsan
+     * cannot see through this uninstrumented library. */
+    if (gp->gopc)
+        __tsan_func_entry((void *)gp->gopc);
+    gp->tsan_fiber = __tsan_create_fiber(0);
+    if (gp->gopc)
+        __tsan_func_exit();
+    snprintf(name, sizeof name, "goroutine %lld", (long long)goid);
+    __tsan_set_fiber_name(gp->tsan_fiber, name);
+    if ((gp->racectx = malloc(1)) == NULL)
+        gort__fatal("gort_go: out of memory for the race detector");
+#else
+    (void)gp, (void)goid;
+#endif
+}
+
 static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid, uintptr_t gopc) {
     G *parent = getg();
     gp->fn = fn;
@@ -223,6 +249,8 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid, uintptr_t 
     gp->waiting = NULL;
     gp->m = NULL;
     gp->lockedm = NULL;
+    if (raceenabled)
+        racegostart(gp, goid);
     gort__casgstatus(gp, Gdead, Grunnable);
 }
 
@@ -311,10 +339,14 @@ static G *goexit0(M *mp, G *gp) {
     gort__casgstatus(gp, Grunning, Gdead);
     gp->m = NULL;
     mp->curg = NULL;
-#ifdef __SANITIZE_THREAD__
+#ifdef GORT_TSAN_FIBERS
     __tsan_destroy_fiber(gp->tsan_fiber);
     gp->tsan_fiber = NULL;
 #endif
+    if (raceenabled) {
+        free(gp->racectx);   /* and with it every edge through it */
+        gp->racectx = NULL;
+    }
     gp->asan_fake_stack = NULL;
     gort__stackfree(pp, gp->stack, gp->stackcanary);
     gp->stack = (stack){ 0, 0 };
@@ -346,14 +378,16 @@ __attribute__((noreturn)) static void goexit1(void) {
     if (unlikely(readgstatus(gp) == Gsyscall))
         gort__fatal_insyscall(gp, "exit");
     gort__stackcheck(gp);
+    if (raceenabled && gp == gort__sched.maing)
+        racerelease(&gort__sched.maing);   /* gort_run returns after main's end */
     mp->mcallfn = goexit0;
     mp->mcallg = gp;
 #ifdef __SANITIZE_ADDRESS__
     __sanitizer_start_switch_fiber(NULL, (const void *)mp->g0->stack.lo,
                                    mp->g0->stack.hi - mp->g0->stack.lo);
 #endif
-#ifdef __SANITIZE_THREAD__
-    __tsan_switch_to_fiber(mp->g0->tsan_fiber, 0);
+#ifdef GORT_TSAN_FIBERS
+    __tsan_switch_to_fiber(mp->g0->tsan_fiber, GORT_TSAN_SWITCH);
 #endif
     gort__ctx_switch(&gp->sched, &mp->g0->sched);
     gort__throw("goexit1: dead goroutine resumed");

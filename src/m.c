@@ -28,9 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __SANITIZE_THREAD__
-#include <sanitizer/tsan_interface.h>
-#endif
 
 #include "runtime.h"
 
@@ -108,7 +105,9 @@ static void newosproc(M *mp) {
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_init(&attr);
     mp->sigmask_saved = old;
+    raceignoresyncbegin();   /* a goroutine's past must not reach the new g0 */
     int err = pthread_create(&mp->thread, &attr, mstart, mp);
+    raceignoresyncend();
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0)
@@ -151,7 +150,7 @@ static void mstart1(void) {
         mp->g0->stack = (stack){ (uintptr_t)addr, (uintptr_t)addr + size };
         pthread_attr_destroy(&attr);
     }
-#ifdef __SANITIZE_THREAD__
+#ifdef GORT_TSAN_FIBERS
     mp->g0->tsan_fiber = __tsan_get_current_fiber();
 #endif
     if (gort__minit(mp) < 0)
@@ -206,7 +205,9 @@ static void mexit(M *mp) {
 
 /* mstart0 runs mstart1, which returns only when the runtime shuts down. */
 void gort__mstart0(void) {
+    raceg0begin();
     mstart1();
+    raceg0end();
     M *mp = getm();
     if (mp != &gort__m0)
         mexit(mp);

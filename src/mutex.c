@@ -83,9 +83,12 @@ static void lockslow(gort_mutex *m) {
 }
 
 GORT_API void gort_mutex_lock(gort_mutex *m) {
-    if (cas(&m->state, 0, mutexLocked))   /* fast path: grab an unlocked mutex */
+    if (cas(&m->state, 0, mutexLocked)) {   /* fast path: grab an unlocked mutex */
+        raceacquire(m);   /* race flavour: the last Unlock (Go's mutex.go) */
         return;
+    }
     lockslow(m);
+    raceacquire(m);
 }
 
 GORT_API int gort_mutex_trylock(gort_mutex *m) {
@@ -94,7 +97,10 @@ GORT_API int gort_mutex_trylock(gort_mutex *m) {
         return 0;
     /* There may be a goroutine waiting for the mutex, but we are running
      * now and can try to grab it before it wakes up. */
-    return cas(&m->state, old, old | mutexLocked) ? 1 : 0;
+    if (!cas(&m->state, old, old | mutexLocked))
+        return 0;
+    raceacquire(m);
+    return 1;
 }
 
 static void unlockslow(gort_mutex *m, int32_t new) {
@@ -120,6 +126,7 @@ static void unlockslow(gort_mutex *m, int32_t new) {
 }
 
 GORT_API void gort_mutex_unlock(gort_mutex *m) {
+    racerelease(m);
     int32_t new = xadd(&m->state, -mutexLocked);
     if (new != 0)
         unlockslow(m, new);

@@ -7,11 +7,14 @@
 #include "runtime.h"
 
 GORT_API void gort_once_do(gort_once *o, void (*fn)(void *), void *arg) {
-    if (load_acq(&o->done))   /* acquire: pairs with the store-release below */
+    if (load_acq(&o->done)) {   /* acquire: pairs with the store-release below */
+        raceacquire(&o->done);  /* race flavour: what fn did (Go's atomic done) */
         return;
+    }
     gort_mutex_lock(&o->m);
     if (o->done == 0) {
         fn(arg);
+        racerelease(&o->done);
         store_rel(&o->done, 1);
     }
     gort_mutex_unlock(&o->m);

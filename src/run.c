@@ -174,6 +174,7 @@ GORT_API int gort_run(const gort_config *cfg, void (*main_fn)(void *), void *arg
     __atomic_store_n(&foreign_open, 1, __ATOMIC_SEQ_CST);
 
     gort__mstart0();   /* m0's scheduler loop; returns at shutdown */
+    raceacquire(&gort__sched.maing);   /* what main did (goexit1) is before our return */
 
     /* sched.shutdown is set, so no foreign thread enters any more; close
      * the door for good and wait for those inside, then for every M. Only

@@ -23,8 +23,19 @@
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>
 #endif
-#ifdef __SANITIZE_THREAD__
+#include "race.h"
+
+/* Goroutines are ThreadSanitizer fibers in the TSan build (the runtime
+ * itself instrumented: every switch synchronises, as the runtime's own
+ * hand-offs do) and in the race flavour (race.h: the runtime invisible,
+ * so a switch must order nothing). */
+#if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
+#define GORT_TSAN_FIBERS 1
+#define GORT_TSAN_SWITCH 0
+#elif defined(GORT_RACE)
+#define GORT_TSAN_FIBERS 1
+#define GORT_TSAN_SWITCH __tsan_switch_to_fiber_no_sync
 #endif
 
 #define GORT_API __attribute__((visibility("default")))
@@ -162,6 +173,7 @@ struct g {
     int64_t    waitsince;    /* sched.coarsenow when it last parked */
     uint64_t   traceflow;    /* execution trace: the flow (create or unblock)
                                 its next start ends; 0 none (exectrace.c) */
+    void      *racectx;      /* race flavour: what its wakers synchronise through (race.h) */
 } __attribute__((aligned(64)));
 
 /* ---- M ------------------------------------------------------------------ */
@@ -434,8 +446,8 @@ static inline void gort__gswitch(G *from, G *to) {
     __sanitizer_start_switch_fiber(&from->asan_fake_stack, (const void *)to->stack.lo,
                                    to->stack.hi - to->stack.lo);
 #endif
-#ifdef __SANITIZE_THREAD__
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#ifdef GORT_TSAN_FIBERS
+    __tsan_switch_to_fiber(to->tsan_fiber, GORT_TSAN_SWITCH);
 #endif
     gort__ctx_switch(&from->sched, &to->sched);
 #ifdef __SANITIZE_ADDRESS__
@@ -602,6 +614,22 @@ struct sudog {
     bool       freechan;     /* chan: the value came from gort_after: free the channel */
     note      *osnote;       /* set when the waiter is a thread, not a G */
 };
+
+/* Race flavour: a parked waiter and its waker synchronise through the
+ * waiter's goroutine's race context (a heap byte of its own, freed when it
+ * exits, so no edge outlives it), or a thread waiter's sudog. The waiter
+ * releases before it parks (racepark) and acquires once woken
+ * (raceunpark); the waker acquires before it hands over and releases
+ * after. Together, Go's racesync (chan.go). */
+static inline void *racewaiter(sudog *sg) { return sg->g ? sg->g->racectx : (void *)sg; }
+static inline void racepark(sudog *sg) {
+    if (raceenabled)
+        racerelease(racewaiter(sg));
+}
+static inline void raceunpark(sudog *sg) {
+    if (raceenabled)
+        raceacquire(racewaiter(sg));
+}
 
 void gort__semacquire(uint32_t *addr, bool lifo, waitReason reason);
 void gort__semrelease(uint32_t *addr, bool handoff);

@@ -13,10 +13,17 @@
 
 #define rwmutexMaxReaders (1 << 30)
 
+/* Race flavour (race.h), as Go's rwmutex.go tells its detector: a reader
+ * acquires &readerSem, which every Unlock releases, so it follows the last
+ * writer; a writer acquires &readerSem and &writerSem, which every RUnlock
+ * releases into, so it follows the last writer and every reader before it.
+ * Readers are not ordered among themselves. */
+
 GORT_API void gort_rwmutex_rlock(gort_rwmutex *rw) {
     if (xadd(&rw->readerCount, 1) < 0)
         /* A writer is pending: wait for it. */
         gort__semacquire(&rw->readerSem, false, waitReasonSyncRWMutexRLock);
+    raceacquire(&rw->readerSem);
 }
 
 GORT_API int gort_rwmutex_tryrlock(gort_rwmutex *rw) {
@@ -24,12 +31,15 @@ GORT_API int gort_rwmutex_tryrlock(gort_rwmutex *rw) {
         int32_t c = load_relaxed(&rw->readerCount);
         if (c < 0)
             return 0;
-        if (cas(&rw->readerCount, c, c + 1))
+        if (cas(&rw->readerCount, c, c + 1)) {
+            raceacquire(&rw->readerSem);
             return 1;
+        }
     }
 }
 
 GORT_API void gort_rwmutex_runlock(gort_rwmutex *rw) {
+    racerelease(&rw->writerSem);
     int32_t r = xadd(&rw->readerCount, -1);
     if (r < 0) {
         if (r + 1 == 0 || r + 1 == -rwmutexMaxReaders)
@@ -48,6 +58,8 @@ GORT_API void gort_rwmutex_lock(gort_rwmutex *rw) {
     /* Wait for active readers. */
     if (r != 0 && xadd(&rw->readerWait, r) != 0)
         gort__semacquire(&rw->writerSem, false, waitReasonSyncRWMutexLock);
+    raceacquire(&rw->readerSem);
+    raceacquire(&rw->writerSem);
 }
 
 GORT_API int gort_rwmutex_trylock(gort_rwmutex *rw) {
@@ -57,10 +69,13 @@ GORT_API int gort_rwmutex_trylock(gort_rwmutex *rw) {
         gort_mutex_unlock(&rw->w);
         return 0;
     }
+    raceacquire(&rw->readerSem);
+    raceacquire(&rw->writerSem);
     return 1;
 }
 
 GORT_API void gort_rwmutex_unlock(gort_rwmutex *rw) {
+    racerelease(&rw->readerSem);
     /* Announce to readers there is no active writer. */
     int32_t r = xadd(&rw->readerCount, rwmutexMaxReaders);
     if (r >= rwmutexMaxReaders)

@@ -151,6 +151,7 @@ static int selpoll(const selset *s) {
                 gort__chan_buftake(c, cas->elem);
                 after = gort__chan_isafter(c);
             } else if (c->closed) {
+                raceacquire(raceaddr(c));   /* the close */
                 elemclr(c, cas->elem);
                 selunlock(s, NULL);
                 cas->ok = 0;
@@ -201,6 +202,7 @@ static void selenqueue(const selset *s, G *gp, sudog *sgs) {
         gort__chan_enqueue(c, cas->op == GORT_SEND ? &c->sendq : &c->recvq, sg);
     }
     gp->param = NULL;
+    racepark(sgs);   /* every case's waker synchronises through gp's race context */
     gort__gopark(selparkcommit, NULL, waitReasonSelect);
 }
 
@@ -211,6 +213,7 @@ static void selenqueue(const selset *s, G *gp, sudog *sgs) {
 static int seldequeue(const selset *s, G *gp) {
     sudog *fired = gp->param;
     gp->param = NULL;
+    raceunpark(fired);
     gort_chan *firedc = fired->c;
     sellock(s, firedc);
     store_relaxed(&gp->selectdone, 0);

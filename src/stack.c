@@ -319,7 +319,11 @@ static int64_t map_budget(void) {
 static void guard_choose(void) {
     int want = gort__debug_stackguard ? gort__debug_stackguard : GORT_GUARD_MADVISE;
     int g = want;
-    while (!guard_try(g))
+    /* The race flavour remaps every stack it hands out (racemalloc): a
+     * mapping that is not registered with the userfaultfd would split the
+     * chunk for good, two mappings a stack. */
+    while (!guard_try(g) ||
+           (raceenabled && (g == GORT_GUARD_UFFD || g == GORT_GUARD_UFFD_ZEROPAGE)))
         g++;
     if (gort__debug_stackguard && g != want)
         fprintf(stderr, "gort: GORT_DEBUG stackguard=%s: not available here; using %s\n",
@@ -612,6 +616,31 @@ void gort__stackcredit_return(P *pp) {
     pp->stackcredit -= STACK_BATCH;
 }
 
+/* Race flavour: a stack handed to a new goroutine must not carry the
+ * shadow of the one that used it before, or the new goroutine's first
+ * writes to its locals would be reported as races with a dead goroutine
+ * (nothing orders two goroutines that share a stack but the runtime, which
+ * ThreadSanitizer does not see). Go's race mode calls racemalloc on every
+ * new stack (stack.go) for this. libtsan has no call that clears shadow,
+ * but its mmap interceptor does, when the calling fiber ignores writes: so
+ * the stack's usable range is mapped afresh, in place (the guard page below
+ * stays), and told not to use huge pages again, so that the kernel merges
+ * it back into the chunk's mapping. The pages come back zeroed, costing
+ * the new goroutine a fault or two. */
+static void racemalloc(uintptr_t lo, uintptr_t hi) {
+#ifdef GORT_RACE
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+    void *p = mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    if (p == MAP_FAILED)
+        gort__fatal("stackalloc: cannot remap a stack for the race detector (out of memory)");
+    (void)madvise(p, hi - lo, MADV_NOHUGEPAGE);
+#else
+    (void)lo, (void)hi;
+#endif
+}
+
 /* A stack for a G about to run for the first time. Cannot fail: the G holds
  * a credit, and the pool invariant guarantees a slot outside P caches.
  * *canary says whether the stack has a canary instead of a guard page. */
@@ -637,6 +666,8 @@ stack gort__stackalloc(P *pp, bool *canary) {
     *canary = e & CANARYBIT;
     uintptr_t hi = e & ~CANARYBIT;
     vg_stack_alloc(hi);
+    if (raceenabled)
+        racemalloc(hi - gort__stacksize, hi);
     return (stack){ .lo = hi - gort__stacksize, .hi = hi };
 }
 

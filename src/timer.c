@@ -203,7 +203,9 @@ int64_t gort__runtimers(P *pp, int64_t now) {
         gort__unlock(&pp->timerslock);
         if (gort__traceon())
             gort__traceTimer(getm()->p, (void *)f);
+        racetimerbegin(t);   /* race.h: the starter's past, for f's send or goroutine */
         f(arg, seq);
+        racetimerend();
         if (waitable)
             store_rel(&t->firing, 0);
         gort__lock(&pp->timerslock);
@@ -367,6 +369,7 @@ GORT_API int gort_timer_start(gort_timer **out, int64_t ns, int64_t period, gort
     /* *out is set before the timer can fire: its function may run at once
      * and look at the variable (a function timer that stops itself). */
     *out = gt;
+    racerelease(&gt->t);   /* race flavour: for the firing (Go's startTimer) */
     int err = gort__addtimer(&gt->t);
     texit(foreign);
     if (err < 0) {
@@ -416,6 +419,7 @@ GORT_API int gort_timer_reset(gort_timer *gt, int64_t ns, int64_t period) {
     int64_t now = gort__nanotime();
     gt->t.when = ns <= 0 ? now : (ns > INT64_MAX - now ? INT64_MAX : now + ns);
     gt->t.period = period;
+    racerelease(&gt->t);   /* Go's resetTimer */
     int err = gort__addtimer(&gt->t);
     gort__unlock(&gt->lock);
     texit(foreign);
@@ -462,6 +466,7 @@ GORT_API int gort_after(gort_chan **out, int64_t ns) {
         t->f = afterTime;
         t->arg = c;
         *out = c;
+        racerelease(t);
         err = gort__addtimer(t);
         if (err < 0) {
             *out = NULL;

@@ -5,7 +5,12 @@
  */
 #include "runtime.h"
 
+/* Race flavour (race.h), as Go's waitgroup.go: every Done (a negative
+ * Add) releases into wg, and Wait acquires it when it returns, so what each
+ * goroutine did before its Done happens before Wait returns. */
 GORT_API void gort_wg_add(gort_waitgroup *wg, int64_t delta) {
+    if (delta < 0)
+        racerelease(wg);
     uint64_t state = xadd(&wg->state, (uint64_t)delta << 32);
     int32_t v = (int32_t)(state >> 32);
     uint32_t w = (uint32_t)state;
@@ -29,12 +34,15 @@ GORT_API void gort_wg_done(gort_waitgroup *wg) { gort_wg_add(wg, -1); }
 GORT_API void gort_wg_wait(gort_waitgroup *wg) {
     for (;;) {
         uint64_t state = load_acq(&wg->state);
-        if ((int32_t)(state >> 32) == 0)
+        if ((int32_t)(state >> 32) == 0) {
+            raceacquire(wg);
             return;
+        }
         if (cas(&wg->state, state, state + 1)) {
             gort__semacquire(&wg->sema, false, waitReasonSyncWaitGroupWait);
             if (load_relaxed(&wg->state) != 0)
                 gort__fatal("sync: WaitGroup is reused before previous Wait has returned");
+            raceacquire(wg);
             return;
         }
     }
