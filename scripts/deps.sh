@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing gort needs, only when it is missing:
-# cmake, gcc, make, pkg-config, gdb, and libssl-dev (OpenSSL's headers and
+# cmake, gcc, make, pkg-config, gdb, python3, and libssl-dev (OpenSSL's headers and
 # libraries: tests/test_tls.c drives TLS through gort_fd_wait). With the
 # argument `go`, also golang-go (the Go peers of the benchmarks); with
 # `bench` (make bench), Go and what the httpd benchmark and the network
@@ -32,6 +32,7 @@ need_header openssl/ssl.h libssl-dev
 [ "$want_valgrind" = 1 ] && need valgrind valgrind   # as needed as the core, when asked for
 core=${#missing[@]}
 need gdb gdb   # tests/gdb; without it ctest skips that test
+need python3 python3   # tests/trace/check.py; without it ctest skips that test
 [ "$want_go" = 1 ] && need go golang-go
 if [ "$want_bench" = 1 ]; then
     need wrk wrk

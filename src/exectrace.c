@@ -98,6 +98,7 @@ enum {
     evMPark,         /* G  arg m */
     evMUnpark,       /* G  arg m */
     evNewM,          /* G  arg new m; creator m */
+    evMSysCall,      /* G  arg goid; m: in a system call when the trace started */
 };
 
 static inline uint64_t cputicks(void) {
@@ -134,6 +135,7 @@ static struct {
     uint64_t   ticks0, ticks1;   /* the clock at start and stop */
     int64_t    ns0, ns1;
     pthread_t  writer;
+    uint32_t   gen;        /* trace generation: 1, 2, ... (never 0) */
     int        err;        /* the writer's first failed write (negative errno) */
     uint64_t   lost;       /* event words lost for want of memory */
 } trace;
@@ -253,11 +255,11 @@ static int64_t curmid(void) {
 }
 
 /* The stamp of a creation or an unpark: none (0) for TRACE_LAZY - 1 in a
- * row, then a clock read. Reading the clock (rdtsc) takes about 11 ns here,
- * a tenth of a channel round trip; an unparked goroutine is stamped when it
- * starts, and the slice its unpark happened in is stamped at both ends, so
- * the writer places the unpark between the stamps around it (wlazy), inside
- * the right slice. The count bounds how many wait for a stamp. */
+ * row, then a clock read. Reading the clock (rdtsc) takes about 11 ns
+ * here, a tenth of a channel round trip; the unparked goroutine is stamped
+ * when it starts, and the slice the unpark happened in at both ends, so
+ * the writer places the unpark just after the stamp before it (wlazy),
+ * inside the right slice. The count bounds how many wait for a stamp. */
 static inline uint64_t lazyticks(P *pp) {
     if (likely(++pp->tracelazy < TRACE_LAZY))
         return 0;
@@ -423,12 +425,32 @@ void gort__traceHandoff(P *pp) {
     gort__unlock(&trace.lock);
 }
 
-void gort__traceMPark(M *mp, bool unpark) {
+/* An M's "idle" slice is ended only in the trace that began it: one that
+ * started while the M slept began it for the M (tracemstates), and one
+ * that stopped meanwhile must not get an end without a beginning in the
+ * next. M.traceidlegen says which trace began it (0: none). */
+void gort__traceMPark(M *mp) {
     uint64_t *w = evg_lock(2);
     if (w == NULL)
         return;
     w[0] = cputicks();
-    w[1] = evword(unpark ? evMUnpark : evMPark, 0, (uint64_t)mp->id);
+    w[1] = evword(evMPark, 0, (uint64_t)mp->id);
+    store_relaxed(&mp->traceidlegen, trace.gen);
+    gort__unlock(&trace.lock);
+}
+
+void gort__traceMUnpark(M *mp) {
+    uint32_t gen = load_relaxed(&mp->traceidlegen);
+    store_relaxed(&mp->traceidlegen, 0);
+    uint64_t *w = evg_lock(2);
+    if (w == NULL)
+        return;
+    if (gen == trace.gen) {
+        w[0] = cputicks();
+        w[1] = evword(evMUnpark, 0, (uint64_t)mp->id);
+    } else {
+        trace.gpos -= 2;   /* another trace's: nothing to end */
+    }
     gort__unlock(&trace.lock);
 }
 
@@ -468,6 +490,7 @@ static struct {
     size_t    n;
     bool      first;
     double    nspertick;
+    uint64_t  tickspernsec;   /* ticks in a nanosecond, rounded up: the JSON's resolution */
     symtab   *syms;
     namecache names[NAMECACHE];
     wstream   ps[1024];      /* by P id (gort's limit on Ps) */
@@ -598,6 +621,7 @@ static int evlen(int type, bool onp) {
     case evMPark:     return 2;
     case evMUnpark:   return 2;
     case evNewM:      return 3;
+    case evMSysCall:  return 3;
     default:          return 0;
     }
 }
@@ -616,8 +640,8 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
             break;
         slice_end(pid, s, ts, aux ? aux - 1 : 0);
         slice_start(s, ts, arg, (uintptr_t)x[0]);
-        if (x[1])
-            flow("f", 1, pid, ts, x[1]);
+        if (x[1])   /* a nanosecond in: inside this slice, not the one ending */
+            flow("f", 1, pid, ts + w.tickspernsec, x[1]);
         break;
     case evGoEnd:
         if (s)
@@ -677,6 +701,10 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
         wbegin("E", 2, arg, ts);
         wputs("}");
         break;
+    case evMSysCall:
+        wbegin("B", 2, (int64_t)x[0], ts);
+        wprintf(",\"name\":\"syscall\",\"args\":{\"goid\":%" PRId64 "}}", arg);
+        break;
     case evNewM:
         instant(2, arg, ts, "newm");
         if ((int64_t)x[0] >= 0)
@@ -688,14 +716,17 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
 }
 
 /* Writes a P's unstamped events (lazyticks) now that the next stamp, ts,
- * is known: spread evenly between the stamp before them and ts, so each
- * lies inside the slice (or scheduler work) it happened in. */
+ * is known. Each goes a tick after the stamp before it: inside the slice
+ * (or scheduler work) it happened in, and never later than it happened,
+ * so the arrow from an unpark to the goroutine's start never points back
+ * in time, even when another P started the goroutine long before this
+ * slice ended. */
 static void wlazy(int32_t pid, wstream *s, uint64_t ts) {
     uint64_t from = s->laststamp ? s->laststamp : trace.ticks0;
-    if (ts < from)
-        ts = from;
-    for (int i = 0; i < s->nlazy; i++)
-        wevent(pid, s, s->lazy[i], from + (ts - from) * (uint64_t)(i + 1) / (uint64_t)(s->nlazy + 1));
+    for (int i = 0; i < s->nlazy; i++) {
+        uint64_t t = from + (uint64_t)(i + 1) * w.tickspernsec;
+        wevent(pid, s, s->lazy[i], t < ts ? t : ts);
+    }
     s->nlazy = 0;
 }
 
@@ -798,6 +829,7 @@ static void convert(void) {
     w.nspertick = trace.ticks1 > trace.ticks0
                       ? (double)(trace.ns1 - trace.ns0) / (double)(trace.ticks1 - trace.ticks0)
                       : 1.0;
+    w.tickspernsec = w.nspertick > 0 && w.nspertick < 1 ? (uint64_t)(1 / w.nspertick) + 1 : 1;
     wheader();
     static tracebuf b;
     if (trace.err == 0 && lseek(trace.tmpfd, 0, SEEK_SET) == 0) {
@@ -908,6 +940,8 @@ static int tracestart(const char *path) {
         pp->tracebuf = NULL;
         pp->tracepend = 0;
     }
+    if (++trace.gen == 0)
+        trace.gen = 1;
     trace.ticks0 = cputicks();
     trace.ns0 = gort__nanotime();
     /* The writer is not an M and takes no signal meant for the program. */
@@ -995,6 +1029,30 @@ static int tracefinish(void) {
     return err;
 }
 
+/* A trace started while the program runs: the Ms already parked, or in a
+ * system call, get the start of their slice, so that every end has one.
+ * The world is stopped; an M in a system call does not touch its curg
+ * until it is back, but it is another thread's field (GORT_SNAPSHOT). */
+GORT_SNAPSHOT static void tracemstates(void) {
+    gort__lock(&gort__sched.lock);
+    for (M *mp = gort__sched.midle; mp; mp = mp->schedlink)
+        if (mp->traceidlegen != trace.gen)
+            gort__traceMPark(mp);
+    gort__unlock(&gort__sched.lock);
+    for (M *mp = load_acq(&gort__allm); mp; mp = mp->alllink) {
+        G *gp = mp->curg;
+        if (gp == NULL || readgstatus(gp) != Gsyscall)
+            continue;
+        uint64_t *w = evg_lock(3);
+        if (w == NULL)
+            return;
+        w[0] = cputicks();
+        w[1] = evword(evMSysCall, 0, (uint64_t)gp->goid);
+        w[2] = (uint64_t)mp->id;
+        gort__unlock(&trace.lock);
+    }
+}
+
 GORT_API int gort_trace_start(const char *path) {
     M *mp = getm();
     if (mp == NULL || mp->curg == NULL || readgstatus(mp->curg) != Grunning)
@@ -1011,10 +1069,14 @@ GORT_API int gort_trace_start(const char *path) {
     gort__stoptheworld();
     mp = getm();
     int err = tracestart(path);
-    if (err == 0)
+    if (err == 0) {
+        tracemstates();
         gort__traceGoStart(mp->p, mp->curg);   /* the caller's slice */
-    else
+    } else {
+        gort__lock(&trace.lock);
         trace.state = traceIdle;
+        gort__unlock(&trace.lock);
+    }
     gort__starttheworld(0);
     return err;
 }

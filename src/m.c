@@ -307,13 +307,13 @@ void gort__stopm(void) {
         return;
     }
     mput(mp);
-    gort__unlock(&gort__sched.lock);
     if (gort__traceon())
-        gort__traceMPark(mp, false);
+        gort__traceMPark(mp);   /* under sched.lock, as a trace's start looks at midle */
+    gort__unlock(&gort__sched.lock);
     gort__notesleep(&mp->park);
     gort__noteclear(&mp->park);
-    if (gort__traceon())
-        gort__traceMPark(mp, true);
+    if (unlikely(load_relaxed(&mp->traceidlegen) != 0))
+        gort__traceMUnpark(mp);
     if (mp->nextp) {
         gort__acquirep(mp->nextp);
         mp->nextp = NULL;

@@ -210,6 +210,8 @@ struct m {
     bool     (*waitunlockf)(G *gp, void *arg);
     void      *waitlock;
     sigset_t   sigmask_saved; /* the creator's signal mask, restored by mstart */
+    uint32_t   traceidlegen; /* the trace whose "idle" slice on this M is open
+                                (exectrace.c); written under sched.lock */
 };
 
 /* ---- timers (timer.c) --------------------------------------------------- */
@@ -731,7 +733,8 @@ void gort__traceTimer(P *pp, void *fn);
 void gort__traceNetpoll(P *pp, int32_t n);
 void gort__traceHandoff(P *pp);
 void gort__traceStamp(P *pp);       /* stamps a pending slice end now */
-void gort__traceMPark(M *mp, bool unpark);
+void gort__traceMPark(M *mp);     /* sched.lock held: mp joined sched.midle */
+void gort__traceMUnpark(M *mp);   /* mp, woken, on its own thread */
 void gort__traceNewM(M *mp);
 void gort__trace_runstart(void);   /* gort_run: GORT_TRACE */
 void gort__trace_shutdown(void);   /* gort_run's teardown: every M gone */

@@ -1,0 +1,142 @@
+/*
+ * traced.c: a program with known behaviour, traced, for tests/trace/check.py
+ * (ctest: trace_json). Two goroutines play ping-pong over unbuffered
+ * channels, fifty workers take a mutex, one sleeps, one blocks in a system
+ * call, one yields, and main waits for them all on a wait group.
+ *
+ *   traced env           the trace comes from GORT_TRACE (set by run.sh)
+ *   traced api PATH      main traces itself with gort_trace_start/stop, and
+ *                        checks their answers to misuse
+ *
+ * Prints "traced: ok" when every call answered as API.md says.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gort.h"
+
+#define ROUNDTRIPS 100
+#define WORKERS    50
+
+static gort_waitgroup wg;
+static gort_mutex mu;
+static int counter;
+static int failures;
+static const char *tracepath;
+
+#define EXPECT(cond)                                                              \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "traced: %s:%d: %s\n", __FILE__, __LINE__, #cond);   \
+            failures++;                                                           \
+        }                                                                         \
+    } while (0)
+
+static gort_chan *ping, *pong;
+
+static void pinger(void *arg) {
+    (void)arg;
+    for (int i = 0; i < ROUNDTRIPS; i++) {
+        int v = i, r;
+        gort_chan_send(ping, &v);
+        gort_chan_recv(pong, &r);
+        EXPECT(r == i + 1);
+    }
+    gort_wg_done(&wg);
+}
+
+static void ponger(void *arg) {
+    (void)arg;
+    for (int i = 0; i < ROUNDTRIPS; i++) {
+        int v;
+        gort_chan_recv(ping, &v);
+        v++;
+        gort_chan_send(pong, &v);
+    }
+    gort_wg_done(&wg);
+}
+
+static void worker(void *arg) {
+    (void)arg;
+    gort_mutex_lock(&mu);
+    counter++;
+    gort_mutex_unlock(&mu);
+    gort_wg_done(&wg);
+}
+
+static void sleeper(void *arg) {
+    (void)arg;
+    gort_sleep(1000000);
+    gort_sleep(1000000);
+    gort_wg_done(&wg);
+}
+
+static void syscaller(void *arg) {
+    (void)arg;
+    struct timespec ts = { 0, 5 * 1000 * 1000 };
+    gort_syscall_enter();
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    gort_syscall_exit();
+    gort_wg_done(&wg);
+}
+
+static void yielder(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        gort_yield();
+    gort_wg_done(&wg);
+}
+
+static void tmain(void *arg) {
+    (void)arg;
+    if (tracepath) {
+        EXPECT(gort_trace_start(NULL) == -EINVAL);
+        EXPECT(gort_trace_start("/nonexistent-dir/trace.json") == -ENOENT);
+        EXPECT(gort_trace_stop() == -ESRCH);
+        EXPECT(gort_trace_start(tracepath) == 0);
+        EXPECT(gort_trace_start(tracepath) == -EBUSY);
+    } else {
+        EXPECT(gort_trace_start("/dev/null") == -EBUSY);   /* GORT_TRACE's runs */
+    }
+    EXPECT(gort_chan_make(&ping, sizeof(int), 0) == 0);
+    EXPECT(gort_chan_make(&pong, sizeof(int), 0) == 0);
+    gort_wg_add(&wg, 2 + WORKERS + 3);
+    gort_go(pinger, NULL);
+    gort_go(ponger, NULL);
+    for (int i = 0; i < WORKERS; i++)
+        gort_go(worker, NULL);
+    gort_go(sleeper, NULL);
+    gort_go(syscaller, NULL);
+    gort_go(yielder, NULL);
+    gort_wg_wait(&wg);
+    EXPECT(counter == WORKERS);
+    gort_chan_free(ping);
+    gort_chan_free(pong);
+    if (tracepath) {
+        EXPECT(gort_trace_stop() == 0);
+        EXPECT(gort_trace_stop() == -ESRCH);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "env") != 0 && (strcmp(argv[1], "api") != 0 || argc < 3))) {
+        fprintf(stderr, "usage: traced env | traced api PATH\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "api") == 0)
+        tracepath = argv[2];
+    /* Not a goroutine: no trace may start here. */
+    EXPECT(gort_trace_start("/dev/null") == -EPERM);
+    gort_config cfg = { 0 };
+    cfg.maxprocs = 2;
+    int err = gort_run(&cfg, tmain, NULL);
+    EXPECT(err == 0);
+    if (failures)
+        return 1;
+    printf("traced: ok\n");
+    return 0;
+}
