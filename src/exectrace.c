@@ -495,6 +495,7 @@ static struct {
     namecache names[NAMECACHE];
     wstream   ps[1024];      /* by P id (gort's limit on Ps) */
     uint8_t   mseen[MAXMTRACK];
+    uint64_t  lost;           /* event words lost before the buffers read */
     int64_t   maxm;
 } w;
 
@@ -737,7 +738,7 @@ static void wbuffer(tracebuf *b) {
     if (s)
         s->seen = true;
     if (b->lost) {
-        trace.lost += b->lost;
+        w.lost += b->lost;
         if (s)
             s->open = false;   /* its end is among the lost */
     }
@@ -790,8 +791,12 @@ static void wfooter(void) {
     wputs(",\"name\":\"process_name\",\"args\":{\"name\":\"gort: Ps (goroutines)\"}}");
     wbegin("M", 2, 0, trace.ticks0);
     wputs(",\"name\":\"process_name\",\"args\":{\"name\":\"gort: Ms (threads)\"}}");
+    gort__lock(&trace.lock);
+    trace.lost += w.lost;
+    uint64_t lost = trace.lost;
+    gort__unlock(&trace.lock);
     wprintf("\n],\"otherData\":{\"runtime\":\"gort %s\",\"lost_event_words\":%" PRIu64 "}}\n",
-            gort_version(), trace.lost);
+            gort_version(), lost);
     wflush();
 }
 
