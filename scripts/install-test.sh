@@ -13,7 +13,10 @@
 #     program is reported in every run and its fixed version never; a use
 #     after free is reported;
 #  5. the gdb extension, where gdb's auto-load looks for it beside
-#     libgort.so, and (with gdb) that gdb loads it for hello-shared.
+#     libgort.so, and (with gdb) that gdb loads it for hello-shared;
+#  6. the execution trace: hello, shared and static, run with GORT_TRACE;
+#     (with python3) the JSON is read and shows hello's workers, and the
+#     installed trace2svg.py draws it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -274,6 +277,28 @@ if command -v gdb >/dev/null 2>&1; then
 else
     echo "install-test: $gdbpy installed; no gdb to try it with"
 fi
+
+# ---- 6. the execution trace ------------------------------------------------
+
+cd "$tmp/app"
+for kind in shared static; do
+    rm -f "trace-$kind.json"
+    GORT_TRACE="$tmp/app/trace-$kind.json" LD_LIBRARY_PATH="$prefix/lib" ./hello-$kind >/dev/null
+    [ -s "trace-$kind.json" ] || { echo "install-test: hello-$kind wrote no trace" >&2; exit 1; }
+    if command -v python3 >/dev/null 2>&1; then
+        n=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sum(1 for e in d["traceEvents"] if e["ph"] == "X" and e["name"] == "worker"))' "trace-$kind.json")
+        [ "$n" -gt 0 ] || { echo "install-test: hello-$kind's trace shows no worker slice" >&2; exit 1; }
+        python3 "$prefix/share/gort/trace2svg.py" "trace-$kind.json" "trace-$kind.svg" \
+            --around worker >/dev/null
+        [ -s "trace-$kind.svg" ] || { echo "install-test: trace2svg.py drew nothing" >&2; exit 1; }
+        echo "install-test: GORT_TRACE: hello-$kind's trace has $n worker slices; trace2svg.py draws it"
+    else
+        echo "install-test: GORT_TRACE: hello-$kind wrote a trace; no python3 to read it"
+    fi
+done
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "install-test: FAILED: ${failed[*]}" >&2
