@@ -30,9 +30,9 @@
  * bounded: at most TRACE_MAXBUFS buffers exist, and an M that needs one
  * more waits for the writer to free one rather than lose events.
  *
- * An event is the cycle counter (rdtsc, converted to ns at the end by the
- * rate measured against CLOCK_MONOTONIC over the whole trace) and a word
- * type | aux << 8 | arg << 16, then what its type needs.
+ * An event is a word type | aux << 8 | arg << 16, the cycle counter (rdtsc,
+ * converted to ns at the end by the rate measured against CLOCK_MONOTONIC
+ * over the whole trace), then what its type needs.
  *
  * Cost. With no trace running each hook is one relaxed load and a branch
  * that is not taken. With one, reading the clock is most of an event's
@@ -82,7 +82,9 @@ typedef struct tracebuf {
 #define TRACEBUF_HDR (offsetof(tracebuf, ev) - offsetof(tracebuf, pid))
 
 /* Event types. P: made on a P's stream; G: on the P-less stream, whose
- * events also carry the M (-1: a thread that is not an M). */
+ * events also carry the M (-1: a thread that is not an M). An event is
+ * the word type | aux << 8 | arg << 16, the clock (but for the Lazy
+ * types), then the words listed. */
 enum {
     evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none);
                            fn, flow */
@@ -99,6 +101,8 @@ enum {
     evMUnpark,       /* G  arg m */
     evNewM,          /* G  arg new m; creator m */
     evMSysCall,      /* G  arg goid; m: in a system call when the trace started */
+    evGoUnparkLazy,  /* P  evGoUnpark without its clock word */
+    evGoCreateLazy,  /* P  evGoCreate without its clock word */
 };
 
 static inline uint64_t cputicks(void) {
@@ -254,17 +258,18 @@ static int64_t curmid(void) {
     return mp ? mp->id : -1;
 }
 
-/* The stamp of a creation or an unpark: none (0) for TRACE_LAZY - 1 in a
- * row, then a clock read. Reading the clock (rdtsc) takes about 11 ns
+/* Whether a creation or an unpark goes without a stamp (the Lazy event
+ * types, with no clock word): TRACE_LAZY - 1 in a row do, then one is
+ * stamped. Reading the clock (rdtsc) takes about 11 ns
  * here, a tenth of a channel round trip; the unparked goroutine is stamped
  * when it starts, and the slice the unpark happened in at both ends, so
  * the writer places the unpark just after the stamp before it (wlazy),
  * inside the right slice. The count bounds how many wait for a stamp. */
-static inline uint64_t lazyticks(P *pp) {
+static inline bool lazy(P *pp) {
     if (likely(++pp->tracelazy < TRACE_LAZY))
-        return 0;
+        return true;
     pp->tracelazy = 0;
-    return cputicks();
+    return false;
 }
 
 /* A slice ended on pp without a stamp: stamp it now, before another event
@@ -272,8 +277,8 @@ static inline uint64_t lazyticks(P *pp) {
 static inline void flushpend(P *pp) {
     if (pp->tracepend) {
         uint64_t *w = evp(pp, 2);
-        w[0] = cputicks();
-        w[1] = evword(evGoEnd, pp->tracepend - 1, 0);
+        w[0] = evword(evGoEnd, pp->tracepend - 1, 0);
+        w[1] = cputicks();
         pp->tracepend = 0;
     }
 }
@@ -291,18 +296,25 @@ static uint64_t newflow(P *pp) {
 void gort__traceGoCreate(P *pp, G *newg) {
     if (pp) {
         flushpend(pp);
-        uint64_t *w = evp(pp, 4);
-        w[0] = lazyticks(pp);
-        w[1] = evword(evGoCreate, 0, (uint64_t)newg->goid);
-        w[2] = (uint64_t)(uintptr_t)newg->fn;
-        w[3] = newg->traceflow = newflow(pp) | 1;
+        uint64_t flow = newg->traceflow = newflow(pp) | 1;
+        uint64_t *w;
+        if (lazy(pp)) {
+            w = evp(pp, 3);
+            w[0] = evword(evGoCreateLazy, 0, (uint64_t)newg->goid);
+        } else {
+            w = evp(pp, 4);
+            w[0] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+            *++w = cputicks();
+        }
+        w[1] = (uint64_t)(uintptr_t)newg->fn;
+        w[2] = flow;
         return;
     }
     uint64_t *w = evg_lock(5);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+    w[0] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+    w[1] = cputicks();
     w[2] = (uint64_t)(uintptr_t)newg->fn;
     w[3] = newg->traceflow = newflow(NULL) | 1;
     w[4] = (uint64_t)curmid();
@@ -311,8 +323,8 @@ void gort__traceGoCreate(P *pp, G *newg) {
 
 void gort__traceGoStart(P *pp, G *gp) {
     uint64_t *w = evp(pp, 4);
-    w[0] = cputicks();
-    w[1] = evword(evGoStart, pp->tracepend, (uint64_t)gp->goid);
+    w[0] = evword(evGoStart, pp->tracepend, (uint64_t)gp->goid);
+    w[1] = cputicks();
     w[2] = (uint64_t)(uintptr_t)gp->fn;
     w[3] = gp->traceflow;
     gp->traceflow = 0;
@@ -330,17 +342,24 @@ void gort__traceStamp(P *pp) {
 void gort__traceGoUnpark(P *pp, G *gp) {
     if (pp) {
         flushpend(pp);
-        uint64_t *w = evp(pp, 3);
-        w[0] = lazyticks(pp);
-        w[1] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
-        w[2] = gp->traceflow = newflow(pp);
+        uint64_t flow = gp->traceflow = newflow(pp);
+        uint64_t *w;
+        if (lazy(pp)) {
+            w = evp(pp, 2);
+            w[0] = evword(evGoUnparkLazy, 0, (uint64_t)gp->goid);
+        } else {
+            w = evp(pp, 3);
+            w[0] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
+            *++w = cputicks();
+        }
+        w[1] = flow;
         return;
     }
     uint64_t *w = evg_lock(4);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
+    w[0] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
+    w[1] = cputicks();
     w[2] = gp->traceflow = newflow(NULL);
     w[3] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
@@ -348,8 +367,8 @@ void gort__traceGoUnpark(P *pp, G *gp) {
 
 void gort__traceGoSysCall(P *pp, G *gp) {
     uint64_t *w = evp(pp, 3);
-    w[0] = cputicks();
-    w[1] = evword(evGoSysCall, 0, (uint64_t)gp->goid);
+    w[0] = evword(evGoSysCall, 0, (uint64_t)gp->goid);
+    w[1] = cputicks();
     w[2] = (uint64_t)curmid();
 }
 
@@ -357,8 +376,8 @@ void gort__traceGoSysExit(P *pp, G *gp) {
     if (pp) {
         flushpend(pp);
         uint64_t *w = evp(pp, 4);
-        w[0] = cputicks();
-        w[1] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
+        w[0] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
+        w[1] = cputicks();
         w[2] = (uint64_t)curmid();
         w[3] = (uint64_t)(uintptr_t)gp->fn;
         return;
@@ -366,8 +385,8 @@ void gort__traceGoSysExit(P *pp, G *gp) {
     uint64_t *w = evg_lock(3);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
+    w[0] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
+    w[1] = cputicks();
     w[2] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
 }
@@ -375,24 +394,24 @@ void gort__traceGoSysExit(P *pp, G *gp) {
 void gort__traceSteal(P *pp, P *victim) {
     flushpend(pp);
     uint64_t *w = evp(pp, 2);
-    w[0] = cputicks();
-    w[1] = evword(evSteal, 0, (uint64_t)victim->id);
+    w[0] = evword(evSteal, 0, (uint64_t)victim->id);
+    w[1] = cputicks();
 }
 
 void gort__traceTimer(P *pp, void *fn) {
     if (pp) {
         flushpend(pp);
         uint64_t *w = evp(pp, 3);
-        w[0] = cputicks();
-        w[1] = evword(evTimer, 0, 0);
+        w[0] = evword(evTimer, 0, 0);
+        w[1] = cputicks();
         w[2] = (uint64_t)(uintptr_t)fn;
         return;
     }
     uint64_t *w = evg_lock(4);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evTimer, 0, 0);
+    w[0] = evword(evTimer, 0, 0);
+    w[1] = cputicks();
     w[2] = (uint64_t)(uintptr_t)fn;
     w[3] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
@@ -402,15 +421,15 @@ void gort__traceNetpoll(P *pp, int32_t n) {
     if (pp) {
         flushpend(pp);
         uint64_t *w = evp(pp, 2);
-        w[0] = cputicks();
-        w[1] = evword(evNetpoll, 0, (uint64_t)n);
+        w[0] = evword(evNetpoll, 0, (uint64_t)n);
+        w[1] = cputicks();
         return;
     }
     uint64_t *w = evg_lock(3);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evNetpoll, 0, (uint64_t)n);
+    w[0] = evword(evNetpoll, 0, (uint64_t)n);
+    w[1] = cputicks();
     w[2] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
 }
@@ -419,8 +438,8 @@ void gort__traceHandoff(P *pp) {
     uint64_t *w = evg_lock(3);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evHandoff, 0, (uint64_t)pp->id);
+    w[0] = evword(evHandoff, 0, (uint64_t)pp->id);
+    w[1] = cputicks();
     w[2] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
 }
@@ -433,8 +452,8 @@ void gort__traceMPark(M *mp) {
     uint64_t *w = evg_lock(2);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evMPark, 0, (uint64_t)mp->id);
+    w[0] = evword(evMPark, 0, (uint64_t)mp->id);
+    w[1] = cputicks();
     store_relaxed(&mp->traceidlegen, trace.gen);
     gort__unlock(&trace.lock);
 }
@@ -446,8 +465,8 @@ void gort__traceMUnpark(M *mp) {
     if (w == NULL)
         return;
     if (gen == trace.gen) {
-        w[0] = cputicks();
-        w[1] = evword(evMUnpark, 0, (uint64_t)mp->id);
+        w[0] = evword(evMUnpark, 0, (uint64_t)mp->id);
+        w[1] = cputicks();
     } else {
         trace.gpos -= 2;   /* another trace's: nothing to end */
     }
@@ -458,8 +477,8 @@ void gort__traceNewM(M *mp) {
     uint64_t *w = evg_lock(3);
     if (w == NULL)
         return;
-    w[0] = cputicks();
-    w[1] = evword(evNewM, 0, (uint64_t)mp->id);
+    w[0] = evword(evNewM, 0, (uint64_t)mp->id);
+    w[1] = cputicks();
     w[2] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
 }
@@ -689,6 +708,8 @@ static int evlen(int type, bool onp) {
     case evMUnpark:   return 2;
     case evNewM:      return 3;
     case evMSysCall:  return 3;
+    case evGoUnparkLazy: return onp ? 2 : 0;
+    case evGoCreateLazy: return onp ? 3 : 0;
     default:          return 0;
     }
 }
@@ -696,10 +717,14 @@ static int evlen(int type, bool onp) {
 /* One event as JSON, at ts (ticks). s is the P's stream state, or NULL
  * for the P-less stream. */
 static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
-    int type = (int)(e[1] & 0xff);
-    int aux = (int)(e[1] >> 8 & 0xff);
-    int64_t arg = (int64_t)(e[1] >> 16);
+    int type = (int)(e[0] & 0xff);
+    int aux = (int)(e[0] >> 8 & 0xff);
+    int64_t arg = (int64_t)(e[0] >> 16);
     const uint64_t *x = e + 2;
+    if (type == evGoUnparkLazy || type == evGoCreateLazy) {
+        type = type == evGoUnparkLazy ? evGoUnpark : evGoCreate;
+        x = e + 1;
+    }
     int64_t mid;
     switch (type) {
     case evGoStart:
@@ -814,13 +839,15 @@ static void wbuffer(tracebuf *b) {
     }
     const uint64_t *e = b->ev, *end = b->ev + b->n;
     while (e < end) {
-        int len = evlen((int)(e[1] & 0xff), s != NULL);
+        int type = (int)(e[0] & 0xff);
+        int len = evlen(type, s != NULL);
         if (len == 0 || e + len > end)
             break;   /* cannot happen: a corrupt stream; drop the rest */
-        if (s && e[0] == 0 && s->nlazy < TRACE_LAZY) {
+        bool unstamped = type == evGoUnparkLazy || type == evGoCreateLazy;
+        if (unstamped && s->nlazy < TRACE_LAZY) {
             memcpy(s->lazy[s->nlazy++], e, (size_t)len * sizeof(uint64_t));
         } else {
-            uint64_t ts = e[0] ? e[0] : s && s->laststamp ? s->laststamp : trace.ticks0;
+            uint64_t ts = !unstamped ? e[1] : s->laststamp ? s->laststamp : trace.ticks0;
             if (s) {
                 wlazy(pid, s, ts);
                 s->laststamp = ts;
@@ -1048,8 +1075,8 @@ static void tracestop(void) {
         P *pp = gort__allp[i];
         tracebuf *b = pp->tracebuf;
         if (pp->tracepend && b && b != &sinkbuf && pp->tracepos + 2 <= pp->tracelim) {
-            pp->tracepos[0] = trace.ticks1;
-            pp->tracepos[1] = evword(evGoEnd, pp->tracepend - 1, 0);
+            pp->tracepos[0] = evword(evGoEnd, pp->tracepend - 1, 0);
+            pp->tracepos[1] = trace.ticks1;
             pp->tracepos += 2;
         }
         if (b == &sinkbuf)
@@ -1121,8 +1148,8 @@ GORT_SNAPSHOT static void tracemstates(void) {
         uint64_t *w = evg_lock(3);
         if (w == NULL)
             return;
-        w[0] = cputicks();
-        w[1] = evword(evMSysCall, 0, (uint64_t)gp->goid);
+        w[0] = evword(evMSysCall, 0, (uint64_t)gp->goid);
+        w[1] = cputicks();
         w[2] = (uint64_t)mp->id;
         gort__unlock(&trace.lock);
     }
