@@ -68,7 +68,6 @@
 #define TRACEBUF_WORDS  ((TRACEBUF_BYTES - 32) / 8)
 #define TRACE_MAXBUFS   256             /* 16 MiB of events at most */
 #define TRACE_WRITEPERIOD (10 * 1000 * 1000)   /* ns between the writer's rounds */
-#define TRACE_LAZY      16              /* creations and unparks per clock read */
 
 /* A buffer; what follows link is written to the temporary file as is. */
 typedef struct tracebuf {
@@ -105,11 +104,10 @@ enum {
     evGoCreateLazy,  /* P  evGoCreate without its clock word */
 };
 
-static inline uint64_t cputicks(void) {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
+#define cputicks gort__cputicks
+#define evp gort__traceev
+_Static_assert((int)evGoStart == (int)traceEvGoStart && (int)evGoUnparkLazy == (int)traceEvGoUnparkLazy,
+               "runtime.h's inline events and exectrace.c's format differ");
 
 static inline uint64_t evword(int type, int aux, uint64_t arg) {
     return (uint64_t)type | (uint64_t)(aux & 0xff) << 8 | arg << 16;
@@ -219,13 +217,9 @@ static uint64_t *bufnext_locked(uint64_t **pos, uint64_t **lim, tracebuf **bufp,
     return b->ev;
 }
 
-/* Room for need words on pp's stream. pp is held by the caller. */
-static inline uint64_t *evp(P *pp, int need) {
-    uint64_t *w = pp->tracepos;
-    if (likely(w != NULL && w + need <= pp->tracelim)) {
-        pp->tracepos = w + need;
-        return w;
-    }
+/* pp's buffer is full (or there is none): the slow path of gort__traceev. */
+uint64_t *gort__traceevslow(P *pp, int need) {
+    uint64_t *w;
     gort__lock(&trace.lock);
     w = bufnext_locked(&pp->tracepos, &pp->tracelim, &pp->tracebuf, pp->id, need);
     gort__unlock(&trace.lock);
@@ -321,25 +315,13 @@ void gort__traceGoCreate(P *pp, G *newg) {
     gort__unlock(&trace.lock);
 }
 
-void gort__traceGoStart(P *pp, G *gp) {
-    uint64_t *w = evp(pp, 4);
-    w[0] = evword(evGoStart, pp->tracepend, (uint64_t)gp->goid);
-    w[1] = cputicks();
-    w[2] = (uint64_t)(uintptr_t)gp->fn;
-    w[3] = gp->traceflow;
-    gp->traceflow = 0;
-    pp->tracepend = 0;
-}
-
-void gort__traceGoEnd(P *pp, int reason) {
-    pp->tracepend = (uint8_t)(reason + 1);
-}
-
 void gort__traceStamp(P *pp) {
     flushpend(pp);
 }
 
-void gort__traceGoUnpark(P *pp, G *gp) {
+/* The unpark runtime.h does not do inline: from no P, with a slice end to
+ * stamp first, or with the clock due. */
+void gort__traceGoUnparkSlow(P *pp, G *gp) {
     if (pp) {
         flushpend(pp);
         uint64_t flow = gp->traceflow = newflow(pp);

@@ -723,9 +723,62 @@ enum {
  * P the current M holds (NULL: none, and the event goes through the
  * locked buffer of P-less events). */
 void gort__traceGoCreate(P *pp, G *newg);
-void gort__traceGoStart(P *pp, G *gp);
-void gort__traceGoEnd(P *pp, int reason);   /* recorded lazily: see exectrace.c */
-void gort__traceGoUnpark(P *pp, G *gp);
+void gort__traceGoUnparkSlow(P *pp, G *gp);
+
+/* The events of the switch path are inline; exectrace.c has the others,
+ * the buffers and the format: an event is the word type | aux << 8 |
+ * arg << 16, the clock (rdtsc; not in the Lazy types), then the words its
+ * type has. */
+enum { traceEvGoStart = 1, traceEvGoUnparkLazy = 15 };
+#define TRACE_LAZY 16   /* creations and unparks per clock read */
+uint64_t *gort__traceevslow(P *pp, int need);   /* pp's buffer is full */
+
+static inline uint64_t gort__cputicks(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Room for need words in pp's buffer, which only the M holding pp writes. */
+static inline uint64_t *gort__traceev(P *pp, int need) {
+    uint64_t *w = pp->tracepos;
+    if (likely(w != NULL && w + need <= pp->tracelim)) {
+        pp->tracepos = w + need;
+        return w;
+    }
+    return gort__traceevslow(pp, need);
+}
+
+/* execute: gp's slice begins on pp, and ends the one noted by GoEnd. */
+static inline void gort__traceGoStart(P *pp, G *gp) {
+    uint64_t *w = gort__traceev(pp, 4);
+    w[0] = traceEvGoStart | (uint64_t)pp->tracepend << 8 | (uint64_t)gp->goid << 16;
+    w[1] = gort__cputicks();
+    w[2] = (uint64_t)(uintptr_t)gp->fn;
+    w[3] = gp->traceflow;
+    gp->traceflow = 0;
+    pp->tracepend = 0;
+}
+
+/* park_m, gosched_m, goexit0: the slice ended; the next event stamps it. */
+static inline void gort__traceGoEnd(P *pp, int reason) {
+    pp->tracepend = (uint8_t)(reason + 1);
+}
+
+/* goready: gp readied from pp's running goroutine. The common case (no
+ * end to stamp, no clock read due) writes two words; the rest is in
+ * exectrace.c. */
+static inline void gort__traceGoUnpark(P *pp, G *gp) {
+    if (unlikely(pp == NULL || pp->tracepend != 0 || pp->tracelazy >= TRACE_LAZY - 1)) {
+        gort__traceGoUnparkSlow(pp, gp);
+        return;
+    }
+    pp->tracelazy++;
+    uint64_t flow = gp->traceflow = ((uint64_t)(pp->id + 1) << 44 | ++pp->traceseq) << 1;
+    uint64_t *w = gort__traceev(pp, 2);
+    w[0] = traceEvGoUnparkLazy | (uint64_t)gp->goid << 16;
+    w[1] = flow;
+}
 void gort__traceGoSysCall(P *pp, G *gp);
 void gort__traceGoSysExit(P *pp, G *gp);     /* pp NULL: the G lost its P */
 void gort__traceSteal(P *pp, P *victim);
