@@ -115,12 +115,13 @@ static inline uint64_t evword(int type, int aux, uint64_t arg) {
 
 uint32_t gort__tracing;
 
-enum { traceIdle, traceOn, traceStopping };
+enum { traceIdle, traceStarting, traceOn, traceStopping };
 
 static struct {
     gort_lock  lock;       /* protects everything below but the writer's own state */
-    int        state;      /* traceIdle, traceOn, traceStopping (stop is waiting for
-                              the writer); changed under lock */
+    int        state;      /* traceIdle; traceStarting (gort_trace_start is stopping
+                              the world); traceOn; traceStopping (stop is waiting
+                              for the writer); changed under lock */
     int        fd;         /* the JSON */
     int        tmpfd;      /* the binary events, until the trace stops */
     tracebuf  *full, *fulltail;   /* queued for the writer, oldest first */
@@ -1146,7 +1147,7 @@ GORT_API int gort_trace_start(const char *path) {
     gort__lock(&trace.lock);
     bool busy = trace.state != traceIdle;
     if (!busy)
-        trace.state = traceStopping;   /* reserved: another start sees busy */
+        trace.state = traceStarting;   /* another start sees busy */
     gort__unlock(&trace.lock);
     if (busy)
         return -EBUSY;
@@ -1207,6 +1208,8 @@ void gort__trace_runstart(void) {
 void gort__trace_shutdown(void) {
     gort__lock(&trace.lock);
     bool on = trace.state == traceOn;
+    if (trace.state == traceStarting)
+        trace.state = traceIdle;   /* its goroutine was abandoned by the shutdown */
     gort__unlock(&trace.lock);
     if (!on)
         return;
