@@ -40,10 +40,12 @@
  * or exits: the scheduler only notes why it ended (P.tracepend), and the
  * next event on the P stamps the end. When the scheduler goes straight
  * from one goroutine to the next, that is the next one's start, and a
- * channel round trip reads the clock for its two starts and two unparks
- * instead of six times; the slice then includes the scheduler's few tens
- * of ns to find the next goroutine. When the scheduler looks further
- * (findrunnable) or gives up the P, the end is stamped there.
+ * channel round trip reads the clock for its two starts only (unparks
+ * read it once in 16, see lazy()) instead of six times; the slice then
+ * includes the scheduler's few tens of ns to find the next goroutine.
+ * When the scheduler looks further (findrunnable) or gives up the P, the
+ * end is stamped there. The events of the switch path are inline
+ * (runtime.h); the rest are here.
  *
  * Starting and stopping. A trace started by gort_trace_start stops the
  * world (p.c) so that no P is writing while the buffers are set up, and so
