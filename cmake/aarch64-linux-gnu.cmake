@@ -21,7 +21,13 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 # tests learn that they are emulated from GORT_TEST_EMULATED (CMakeLists.txt
 # sets it for every test when CMAKE_CROSSCOMPILING_EMULATOR is set) and
 # scale themselves down (tests/harness.c).
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L ${GORT_CROSS_SYSROOT} -E LD_LIBRARY_PATH=/usr/lib/${GORT_CROSS_TRIPLE})
+# The sysroot's libraries come first: with Debian's multiarch arm64 packages
+# installed (libssl-dev:arm64 brings libc6:arm64 into /lib/<triple>), the
+# sysroot's ld.so would otherwise load that other build of libc.so.6, and a
+# dynamic loader and a C library of two builds do not mix (the first
+# pthread_create hangs).
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L ${GORT_CROSS_SYSROOT}
+    -E LD_LIBRARY_PATH=${GORT_CROSS_SYSROOT}/lib:/usr/lib/${GORT_CROSS_TRIPLE})
 
 # OpenSSL (tests/test_tls.c) from Debian's multiarch package libssl-dev:arm64
 # (scripts/deps.sh arm64), which lives outside the cross sysroot: the
