@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: builds and runs the test suite three times (release, ASan+UBSan,
-# TSan) and once more cross-built for arm64 under qemu-user, the black-box
-# tests under Valgrind (scripts/valgrind.sh),
-# then the install smoke test, and prints one summary. Every stage runs even
-# when an earlier one failed; the exit status says whether all passed. The
-# build directories are $BUILD, $BUILD-asan, $BUILD-tsan, $BUILD-arm64 and $BUILD-valgrind
+# TSan) and once cross-built for arm64 under qemu-user, the black-box tests
+# under Valgrind (scripts/valgrind.sh), then the install smoke test, and
+# prints one summary. Every stage runs even when an earlier one failed; the
+# exit status says whether all passed. The build directories are $BUILD,
+# $BUILD-asan, $BUILD-tsan, $BUILD-arm64 and $BUILD-valgrind
 # (BUILD=build by default). The release build also builds libgort-tsan and
 # libgort-asan, and its ctest runs tests/race (the race flavour under
 # ThreadSanitizer); install-test tries both flavours from outside the tree.
