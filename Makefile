@@ -7,7 +7,7 @@ PORT      ?= 8080
 ECHO_PORT ?= 7007
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help oldkernel valgrind
+.PHONY: all build test demo primes pipeline echo httpd bench install examples deps clean help oldkernel valgrind test-arm64
 
 all: build                     ## configure and build the release into build/
 
@@ -20,9 +20,17 @@ examples: build                ## the programs in examples/ (build/<name>)
 deps:                          ## install missing build tools (apt-get, as root)
 	scripts/deps.sh
 
-test: deps                     ## release, ASan, TSan and Valgrind test runs, install smoke test
+test: deps                     ## release, ASan, TSan, arm64 (qemu) and Valgrind test runs, install smoke test
 	scripts/deps.sh valgrind
+	scripts/deps.sh arm64
 	BUILD=$(BUILD) scripts/test.sh
+
+test-arm64:                    ## cross-build for arm64 into build-arm64 and run the tests under qemu-user
+	scripts/deps.sh arm64
+	cmake -S . -B $(BUILD)-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGORT_BUILD_BENCH=OFF
+	cmake --build $(BUILD)-arm64 -j2
+	ctest --test-dir $(BUILD)-arm64 -j2 --output-on-failure
 
 oldkernel:                     ## the tests on Debian 12's kernel (6.1) in a qemu VM (scripts/oldkernel.sh)
 	scripts/oldkernel.sh
@@ -61,8 +69,8 @@ valgrind: deps                 ## the black-box tests under Valgrind's memcheck 
 install: build                 ## install into PREFIX (default /usr/local)
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-clean:                         ## remove the build directories (BUILD, BUILD-asan, BUILD-tsan, BUILD-valgrind)
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind
+clean:                         ## remove the build directories (BUILD, BUILD-asan, BUILD-tsan, BUILD-valgrind, BUILD-arm64)
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind $(BUILD)-arm64
 
 help:
-	@grep -E '^[a-z]+:.*## ' Makefile | sed -E 's/^([a-z]+):.*## /  make \1\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed -E 's/^([a-z0-9-]+):.*## /  make \1\t/'

@@ -8,16 +8,19 @@
 # test), valgrind, whose package also has the headers the runtime's stack
 # registration is built with. Uses apt-get, and only as root. A
 # missing benchmark tool is reported but not fatal: bench/run.sh says which
-# peers it could not run.
+# peers it could not run. With `arm64` (make test-arm64): the cross compiler
+# gcc-aarch64-linux-gnu, qemu-user to run its programs, and OpenSSL for arm64
+# (libssl-dev:arm64, after dpkg --add-architecture arm64).
 set -euo pipefail
 
-want_go=0 want_bench=0 want_valgrind=0
+want_go=0 want_bench=0 want_valgrind=0 want_arm64=0
 for arg in "$@"; do
     case "$arg" in
         go) want_go=1 ;;
         bench) want_go=1 want_bench=1 ;;
         valgrind) want_valgrind=1 ;;
-        *) echo "usage: $0 [go|bench|valgrind]" >&2; exit 2 ;;
+        arm64) want_arm64=1 ;;
+        *) echo "usage: $0 [go|bench|valgrind|arm64]" >&2; exit 2 ;;
     esac
 done
 
@@ -30,6 +33,17 @@ need make       make
 need pkg-config pkg-config
 need_header openssl/ssl.h libssl-dev
 [ "$want_valgrind" = 1 ] && need valgrind valgrind   # as needed as the core, when asked for
+if [ "$want_arm64" = 1 ]; then   # as needed as the core, when asked for
+    need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+    need qemu-aarch64 qemu-user
+    if [ ! -f /usr/include/aarch64-linux-gnu/openssl/opensslconf.h ]; then
+        # A package of another architecture: dpkg must know that one.
+        if [ "$(id -u)" = 0 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+            dpkg --add-architecture arm64
+        fi
+        missing+=(libssl-dev:arm64)
+    fi
+fi
 core=${#missing[@]}
 need gdb gdb   # tests/gdb; without it ctest skips that test
 need python3 python3   # tests/trace/check.py; without it ctest skips that test

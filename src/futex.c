@@ -45,7 +45,7 @@ static void futexwakeup(uint32_t *addr, uint32_t cnt) {
 
 void gort__procyield(int cycles) {
     for (int i = 0; i < cycles; i++)
-        __asm__ volatile("pause" ::: "memory");
+        gort__arch_pause();
 }
 
 void gort__osyield(void) { sched_yield(); }

@@ -54,21 +54,14 @@ __attribute__((noreturn, used)) static void gostart(void) {
 }
 
 /* Gives a G that has never run its stack, on the M that will run it, and
- * an initial frame for gort__ctx_switch to pop: default MXCSR and x87
- * control word, zeroed callee-saved registers, gostart as the return
- * address and a zero return address above it so debuggers stop unwinding
- * there. */
+ * an initial frame for gort__ctx_switch to pop, which enters gostart with
+ * the default floating-point control state and zeroed callee-saved
+ * registers, under a frame that ends every unwind (arch/arch.h). */
 void gort__gobind(M *mp, G *gp) {
     bool canary;
     gp->stack = gort__stackalloc(mp->p, &canary);
     gp->stackcanary = canary;
-    uint64_t *sp = (uint64_t *)(gp->stack.hi - 72);
-    sp[0] = 0x1F80 | ((uint64_t)0x037F << 32);
-    for (int i = 1; i <= 6; i++)
-        sp[i] = 0;
-    sp[7] = (uint64_t)(uintptr_t)gostart;
-    sp[8] = 0;
-    gp->sched.sp = sp;
+    gp->sched.sp = gort__arch_firstframe(gp->stack.hi, gostart);
 #ifdef GORT_TSAN_FIBERS
     if (gp->tsan_fiber == NULL)   /* the race flavour made it in ginit */
         gp->tsan_fiber = __tsan_create_fiber(0);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "gort.h"
+#include "arch/arch.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>
@@ -103,8 +104,9 @@ void gort__usleep(int64_t us);
 /* ---- arch/: the context switch ------------------------------------------ */
 
 /* A saved context is only a stack pointer: gort__ctx_switch pushes the
- * callee-saved registers, MXCSR and the x87 control word on the old stack,
- * stores the stack pointer, loads the new one and pops the same set. */
+ * callee-saved registers and the floating-point control state (MXCSR and
+ * the x87 control word; FPCR) on the old stack, stores the stack pointer,
+ * loads the new one and pops the same set (arch/amd64.S, arch/arm64.S). */
 typedef struct gobuf { void *sp; } gobuf;
 
 void gort__ctx_switch(gobuf *from, gobuf *to);
@@ -174,7 +176,7 @@ struct g {
     uint64_t   traceflow;    /* execution trace: the flow (create or unblock)
                                 its next start ends; 0 none (exectrace.c) */
     void      *racectx;      /* race flavour: what its wakers synchronise through (race.h) */
-} __attribute__((aligned(64)));
+} __attribute__((aligned(GORT_CACHELINE)));
 
 /* ---- M ------------------------------------------------------------------ */
 
@@ -313,7 +315,7 @@ struct p {
         int64_t  syscallwhen;
     } sysmontick;
 
-} __attribute__((aligned(64)));
+} __attribute__((aligned(GORT_CACHELINE)));
 
 /* ---- sched -------------------------------------------------------------- */
 
@@ -404,16 +406,13 @@ extern int32_t  gort__traceback_level;
 extern __thread M *gort__tls_m __attribute__((tls_model("initial-exec")));
 
 /* The current M. A goroutine may resume on another thread after any call
- * that can park, and gcc caches thread-local addresses across calls, so the
- * M is read through an asm volatile load relative to %fs that the compiler
- * can neither cache nor move across a context switch. */
-static inline M *getm(void) {
-    M *mp;
-    __asm__ volatile("movq gort__tls_m@gottpoff(%%rip), %0\n\t"
-                     "movq %%fs:(%0), %0"
-                     : "=r"(mp) : : "memory");
-    return mp;
-}
+ * that can park, and gcc caches thread-local addresses across calls (the
+ * thread pointer, %fs or TPIDR_EL0, is taken to be constant for a
+ * function's whole body), so the M is read through an asm volatile load
+ * from the thread pointer (arch/arch.h) that the compiler can neither
+ * cache nor move across a context switch: volatile keeps two reads apart,
+ * the memory clobber keeps each after the call before it. */
+static inline M *getm(void) { return (M *)gort__arch_getm(); }
 
 /* The running goroutine, or NULL on g0 or a thread that is not an M. */
 static inline G *getg(void) {
@@ -727,17 +726,13 @@ void gort__traceGoUnparkSlow(P *pp, G *gp);
 
 /* The events of the switch path are inline; exectrace.c has the others,
  * the buffers and the format: an event is the word type | aux << 8 |
- * arg << 16, the clock (rdtsc; not in the Lazy types), then the words its
+ * arg << 16, the clock (gort__cputicks; not in the Lazy types), then the words its
  * type has. */
 enum { traceEvGoStart = 1, traceEvGoUnparkLazy = 15 };
 #define TRACE_LAZY 16   /* creations and unparks per clock read */
 uint64_t *gort__traceevslow(P *pp, int need);   /* pp's buffer is full */
 
-static inline uint64_t gort__cputicks(void) {
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
+/* gort__cputicks, the clock: arch/arch.h. */
 
 /* Room for need words in pp's buffer, which only the M holding pp writes. */
 static inline uint64_t *gort__traceev(P *pp, int need) {

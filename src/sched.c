@@ -634,7 +634,11 @@ static int proc_threads(void) {
     char *s = strrchr(buf, ')');   /* the command name may hold anything */
     for (int field = 2; s && field < 20; field++)
         s = strchr(s + 1, ' ');
-    return s ? atoi(s + 1) : -1;
+    int nt = s ? atoi(s + 1) : -1;
+    /* The reader is a thread, so 0 is no answer: qemu-user makes up this
+     * file and leaves most fields 0, which would have every program with
+     * foreign threads declared deadlocked. Unknown: no verdict. */
+    return nt > 0 ? nt : -1;
 }
 
 /* Called with sched.lock held when an M goes idle: if every M is idle and

@@ -105,14 +105,7 @@ static void chain(int sig, siginfo_t *si, void *ctx, struct sigaction *old) {
 /* The stack pointer at the fault. */
 static uintptr_t ctx_sp(void *ctx) {
     const ucontext_t *uc = ctx;
-#if defined(__x86_64__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    return (uintptr_t)uc->uc_mcontext.sp;
-#else
-    (void)uc;
-    return UINTPTR_MAX;
-#endif
+    return gort__ctx_sp(uc);
 }
 
 static void sighandler(int sig, siginfo_t *si, void *ctx) {

@@ -249,6 +249,21 @@ static bool uffd_works(int fd, bool zeropage) {
     return ok;
 }
 
+/* Does the guard region installed on p really guard it? A system call that
+ * reads the page must fail with EFAULT. Asked because an emulator may say
+ * yes without doing it: qemu-user (7.2 at least) answers 0 to any madvise
+ * advice it does not know, MADV_GUARD_INSTALL included, and installs
+ * nothing, which would leave every stack unguarded. */
+static bool guard_faults(const void *p) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return false;
+    bool faults = write(fds[1], p, 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+    return faults;
+}
+
 /* Is tier g available here? Opens pool.uffd for the uffd tiers. */
 static bool guard_try(int g) {
     switch (g) {
@@ -256,7 +271,7 @@ static bool guard_try(int g) {
         void *p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return false;
-        bool ok = madvise(p, PAGE, MADV_GUARD_INSTALL) == 0;
+        bool ok = madvise(p, PAGE, MADV_GUARD_INSTALL) == 0 && guard_faults(p);
         munmap(p, 2 * PAGE);
         return ok;
     }
@@ -347,7 +362,7 @@ static void pmadvise_probe(void) {
     if (p == MAP_FAILED)
         return;
     struct iovec a = { p, PAGE };
-    pool.pmguard = pmadvise(&a, 1, MADV_GUARD_INSTALL) == (long)PAGE;
+    pool.pmguard = pmadvise(&a, 1, MADV_GUARD_INSTALL) == (long)PAGE && guard_faults(p);
     munmap(p, 2 * PAGE);
     if (!pool.pmguard) {
         close(pool.pidfd);

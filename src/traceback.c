@@ -6,10 +6,10 @@
  * parked one), how long it has waited, the M and P running it, whether it
  * is locked to its thread, a backtrace, and where it was created. Parked
  * and runnable goroutines are walked from their saved context (the frame
- * gort__ctx_switch pushed: rbp and the return address); the goroutine that
- * asks for the dump, or that faulted, from its own registers. Goroutines
- * running on other threads have no stable stack to read: they say so, as
- * Go's do.
+ * gort__ctx_switch pushed: the frame pointer and the return address); the
+ * goroutine that asks for the dump, or that faulted, from its own
+ * registers. Goroutines running on other threads have no stable stack to
+ * read: they say so, as Go's do.
  *
  * Frames are followed by their frame pointers, which the runtime itself is
  * always built with (CMakeLists.txt). A program compiled without them
@@ -352,7 +352,7 @@ walk(trace *t, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi) {
         if (fp < lo || fp + 16 > hi || (fp & 7) != 0)
             return;
         uintptr_t next = stackword(fp, 0);
-        pc = stackword(fp, 1);
+        pc = gort__arch_strippc(stackword(fp, 1));
         if (next <= fp) {
             /* The caller keeps no frame pointer: its return address is
              * still good, the chain beyond it is not. */
@@ -433,7 +433,8 @@ typedef struct gstate {
 } gstate;
 
 /* A parked or runnable G's frames, from the frame gort__ctx_switch pushed
- * (arch/amd64.S): rbp at sp+48, the return address at sp+56. Read twice
+ * (arch/amd64.S: rbp at sp+48, the return address at sp+56; arch/arm64.S:
+ * the frame record at sp; arch/arch.h has the offsets). Read twice
  * around the walk: if the G ran meanwhile the walk is repeated. */
 __attribute__((no_sanitize_address, no_sanitize_thread)) static bool
 savedtrace(G *gp, trace *t) {
@@ -443,14 +444,10 @@ savedtrace(G *gp, trace *t) {
             return false;
         uintptr_t lo = gp->stack.lo, hi = gp->stack.hi;
         uintptr_t sp = (uintptr_t)gp->sched.sp;
-        if (lo == 0 || sp < lo || sp + 64 > hi)
+        if (lo == 0 || sp < lo || sp + GORT_CTX_BYTES > hi)
             return false;   /* runnable but not yet started: no frames */
-#if defined(__x86_64__)
-        uintptr_t fp = stackword(sp, 6);
-        uintptr_t pc = stackword(sp, 7);
-#else
-        uintptr_t fp = 0, pc = 0;
-#endif
+        uintptr_t fp = stackword(sp, GORT_CTX_FP);
+        uintptr_t pc = gort__arch_strippc(stackword(sp, GORT_CTX_PC));
         walk(t, pc, fp, sp, hi);
         if (readgstatus(gp) == s1 && (uintptr_t)gp->sched.sp == sp)
             return true;
@@ -663,10 +660,7 @@ GORT_SNAPSHOT int gort__dumpall(int fd, const char *why, const void *sigctx) {
         st.pid = mp && mp->p ? mp->p->id : -1;
         const ucontext_t *uc = sigctx;
         if (uc) {
-#if defined(__x86_64__)
-            walk(&st.t, (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
-                 (uintptr_t)uc->uc_mcontext.gregs[REG_RBP], self->stack.lo, self->stack.hi);
-#endif
+            walk(&st.t, gort__ctx_pc(uc), gort__ctx_fp(uc), self->stack.lo, self->stack.hi);
         } else {
             selftrace(&st.t, self->stack.lo, self->stack.hi);
         }

@@ -106,6 +106,11 @@ int test_valgrind(void) {
 #endif
 }
 
+int test_emulated(void) {
+    const char *s = getenv("GORT_TEST_EMULATED");
+    return s != NULL && s[0] != 0 && strcmp(s, "0") != 0;
+}
+
 int test_skip(const char *why) {
     printf("# skipped: %s\n", why);
     fflush(stdout);
@@ -115,7 +120,7 @@ int test_skip(const char *why) {
 int64_t test_scale(int64_t full, int64_t asan, int64_t tsan) {
     if (test_tsan() || test_valgrind())   /* Valgrind runs one thread at a time, slowly */
         return tsan;
-    if (test_sanitized())
+    if (test_sanitized() || test_emulated())
         return asan;
     return full;
 }
@@ -336,6 +341,8 @@ int main(int argc, char **argv) {
 
     int passed = 0, failed = 0;
     printf("1..%d\n", ntests);
+    if (test_emulated())
+        printf("# emulated (GORT_TEST_EMULATED): heavy tests scaled down\n");
     for (int i = 0; i < ntests; i++) {
         if (run_one(i))
             passed++;

@@ -60,7 +60,13 @@ int test_valgrind(void);
  *   if (test_valgrind() && test_skip("...")) return; */
 int test_skip(const char *why);
 
-/* full without sanitizers, asan under ASan, tsan under TSan and Valgrind. */
+/* 1 when the tests run under an emulator (qemu-user, in a cross build:
+ * ctest sets GORT_TEST_EMULATED=1 there), which runs code several times
+ * slower than the hardware would. */
+int test_emulated(void);
+
+/* full without sanitizers, asan under ASan and under an emulator, tsan
+ * under TSan and Valgrind. */
 int64_t test_scale(int64_t full, int64_t asan, int64_t tsan);
 
 /* Runs fn in a forked child with its stderr captured. Returns the child's

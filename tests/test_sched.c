@@ -497,14 +497,29 @@ TEST(maxprocs_change_while_busy) { test_run_with(2, maxprocs_live_main, NULL); }
 
 /* ---- The FPU control words belong to the goroutine ----------------------- */
 
-/* The SSE rounding mode (MXCSR bits 13-14), read and set directly: fenv.h
- * would need libm. */
+/* The rounding mode (SSE: MXCSR bits 13-14; AArch64: FPCR bits 22-23),
+ * read and set directly: fenv.h would need libm. */
 #if defined(__x86_64__)
 #define HAVE_ROUNDING 1
 static int get_rounding(void) { return (int)((__builtin_ia32_stmxcsr() >> 13) & 3); }
 
 static void set_rounding(int mode) {
     __builtin_ia32_ldmxcsr((__builtin_ia32_stmxcsr() & ~(3u << 13)) | ((unsigned)mode << 13));
+}
+#elif defined(__aarch64__)
+/* FPCR's RMode, bits 22-23 (the same four modes, in another order). */
+#define HAVE_ROUNDING 1
+static int get_rounding(void) {
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return (int)((fpcr >> 22) & 3);
+}
+
+static void set_rounding(int mode) {
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    fpcr = (fpcr & ~(3ull << 22)) | ((uint64_t)mode << 22);
+    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
 }
 #else
 #define HAVE_ROUNDING 0
