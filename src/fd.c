@@ -126,6 +126,14 @@ static ssize_t fd_do(int fd, int mode, iofn fn, void *ctx, bool socketcall) {
         return fd < 0 ? -EBADF : fd_do_blocking(fd, fn, ctx);
     pd_acquire(pd);
     ssize_t r;
+    /* The file the call waited on, once it has: a call woken from a wait
+     * (an edge of the old file, closed behind gort's back, can still come)
+     * must not carry on with a new file that took the number meanwhile,
+     * whose data and whose waiters are someone else's: it fails with
+     * -EBADF, as the waiters pd_arm wakes do. Before its first wait, a
+     * call may still learn that the number holds a new file. */
+    bool waited = false;
+    uint32_t waitseq = 0;
     for (;;) {
         uint32_t seq = load_acq(&pd->fdseq);
         bool sock = socketcall && load_relaxed(&pd->issock);
@@ -140,6 +148,10 @@ static ssize_t fd_do(int fd, int mode, iofn fn, void *ctx, bool socketcall) {
                 break;
             }
             seq = load_acq(&pd->fdseq);
+        }
+        if (waited && seq != waitseq) {
+            r = -EBADF;
+            break;
         }
         /* A deadline that has passed fails the call before it is tried,
          * unless the number has come back as another file since (plain
@@ -171,6 +183,8 @@ static ssize_t fd_do(int fd, int mode, iofn fn, void *ctx, bool socketcall) {
         }
         if ((r = fd_wait(pd, mode, seq)) != 0)
             break;
+        waited = true;
+        waitseq = seq;
     }
     pd_release(pd);
     return r;
