@@ -224,7 +224,9 @@ typedef struct timer {
     P        *pp;        /* atomic: the P whose heap holds it; NULL: in none */
     int32_t   idx;       /* its index in pp->timers (pp->timerslock) */
     bool      waitable;  /* its owner waits for a running f (firing) */
-    uint32_t  firing;    /* atomic: f is running (waitable timers only) */
+    uint32_t  firing;    /* atomic: how many runs of f are in progress (waitable
+                            timers only; a periodic one can be run again by
+                            another M before the last run has returned) */
     int64_t   when;      /* gort__nanotime() at which it fires */
     int64_t   period;    /* > 0: fires again every period ns */
     void    (*f)(void *arg, uintptr_t seq);

@@ -186,8 +186,8 @@ int64_t gort__runtimers(P *pp, int64_t now) {
          * set before heapremove's release store of t->pp, so a stopper
          * that sees the timer out of its heap sees it firing. */
         bool waitable = t->waitable;
-        if (waitable)
-            store_relaxed(&t->firing, 1);
+        if (waitable)   /* a count: a periodic timer may fire again on another M */
+            xadd(&t->firing, 1);   /* before f has returned from the last time */
         if (t->period > 0) {
             /* Periodic: the next tick, skipping the ones already missed
              * (as Go's runOneTimer). */
@@ -207,7 +207,7 @@ int64_t gort__runtimers(P *pp, int64_t now) {
         f(arg, seq);
         racetimerend();
         if (waitable)
-            store_rel(&t->firing, 0);
+            __atomic_sub_fetch(&t->firing, 1, __ATOMIC_RELEASE);
         gort__lock(&pp->timerslock);
     }
     gort__unlock(&pp->timerslock);
