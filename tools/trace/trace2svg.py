@@ -21,6 +21,7 @@ import colorsys
 import hashlib
 import html
 import json
+import math
 import re
 import sys
 
@@ -132,7 +133,7 @@ def main():
                    % (left, html.escape(a.title)))
     # time axis
     span = t1 - t0
-    step = 10 ** int(__import__("math").floor(__import__("math").log10(span / 5)))
+    step = 10 ** int(math.floor(math.log10(span / 5)))
     for mult in (1, 2, 5, 10):
         if span / (step * mult) <= 10:
             step *= mult
