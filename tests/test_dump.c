@@ -183,8 +183,32 @@ static void start_all(void) {
         gort_yield();
 }
 
+/* Whether every goroutine but the one dumping is parked in the dump d. */
+static bool all_parked(const char *d) {
+    for (const char *p = strstr(d, "goroutine "); p != NULL; p = strstr(p + 1, "\ngoroutine ")) {
+        if (*p == '\n')
+            p++;
+        char state[16] = "";
+        long long id = 0;
+        if (sscanf(p, "goroutine %lld [%15[a-z]", &id, state) == 2 && id != 1 &&
+            (strcmp(state, "running") == 0 || strcmp(state, "runnable") == 0))
+            return false;
+    }
+    return true;
+}
+
+/* start_all's goroutines have counted themselves before parking, and the
+ * yields there usually see them parked, but one on the other P may not be
+ * there yet (a locked goroutine hands its P off first): dump until all are. */
 __attribute__((noinline)) static void dump_here(char **out) {
-    *out = dump_to_string();
+    char *d = dump_to_string();
+    for (int tries = 0; tries < 100000 && !all_parked(d); tries++) {
+        free(d);
+        test_yield_n(10);
+        sched_yield();
+        d = dump_to_string();
+    }
+    *out = d;
     sink++;
 }
 
