@@ -273,7 +273,13 @@ static atomic_int main_in_syscall;
 static void *thread_dump(void *arg) {
     while (!atomic_load(&main_in_syscall))
         sched_yield();
-    *(char **)arg = dump_to_string();
+    char *d = dump_to_string();
+    for (int tries = 0; tries < 100000 && !all_parked(d); tries++) {   /* as dump_here */
+        free(d);
+        sched_yield();
+        d = dump_to_string();
+    }
+    *(char **)arg = d;
     return NULL;
 }
 
