@@ -66,8 +66,12 @@ static ssize_t ret(ssize_t r) { return r >= 0 ? r : -errno; }
  * poller. */
 static void pd_acquire(pollDesc *pd) {
     for (int i = 0;; i++) {
+        /* A Dekker pair with gort_close, which stores closing (seq_cst,
+         * pd_closing) and then reads refs (seq_cst): either it sees our
+         * reference and waits, or we see closing. Hence a seq_cst load
+         * after the seq_cst add (a plain load on x86-64, LDAR on arm64). */
         xadd(&pd->refs, 1);
-        if (likely(!load_acq(&pd->closing)))
+        if (likely(!load_sc(&pd->closing)))
             return;
         xadd(&pd->refs, -1);
         while (load_acq(&pd->closing))
@@ -433,8 +437,9 @@ GORT_API int gort_close(int fd) {
     }
     gort__pd_closing(pd);
     /* Calls in progress see closing and leave (a blocking call on a
-     * regular file finishes first). */
-    for (int i = 0; load_acq(&pd->refs) != 0; i++) {
+     * regular file finishes first). seq_cst: read after pd_closing's
+     * seq_cst store of closing; pd_acquire is the other side. */
+    for (int i = 0; load_sc(&pd->refs) != 0; i++) {
         if (i < 100)
             gort__procyield(10);
         else if (foreign)
