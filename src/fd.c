@@ -497,11 +497,20 @@ typedef struct {
     uint32_t  timedout;
 } fwctx;
 
+/* The deadline of a gort_fd_wait passed. The waiter reads timedout only
+ * before it moves its word to pdWait (netpollblock's own re-check after
+ * that looks at rd/wd, not at timedout), so a timeout that fired after the
+ * waiter's read and found the word pdNil used to leave it for good: the
+ * waiter then parked with nobody to wake it. So the timeout leaves pdReady
+ * (ioready), as an edge would: the waiter's netpollblock returns at once
+ * and its loop reads timedout (the pdReady CAS it consumes orders the
+ * store before that read). A pdReady left behind after the waiter has
+ * gone costs the next call on the descriptor one retry. */
 static void fdwaitTimeout(void *arg, uintptr_t seq) {
     (void)seq;
     fwctx *x = arg;
     store_rel(&x->timedout, 1);
-    G *gp = gort__netpollunblock(x->pd, x->mode, false);
+    G *gp = gort__netpollunblock(x->pd, x->mode, true);
     if (gp)
         gort__netpollgoready(gp);
 }
