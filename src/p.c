@@ -205,7 +205,10 @@ void gort__stoptheworld(void) {
     }
     mp->locks++;
     gort__sched.stopwait = gort__gomaxprocs;
-    store_rel(&gort__sched.gcwaiting, 1);
+    /* seq_cst: a Dekker pair with entersyscall (its seq_cst Psyscall
+     * store, then its seq_cst load of gcwaiting); our read is the CAS of
+     * each P's status below. */
+    store_sc(&gort__sched.gcwaiting, 1);
     store_relaxed(&mp->p->status, Pgcstop);
     gort__sched.stopwait--;
     for (int32_t i = 0; i < gort__gomaxprocs; i++) {
