@@ -40,7 +40,7 @@ static void waitq_enqueue(waitq *q, sudog *sg) {
     sudog *x = q->last;
     if (x == NULL) {
         sg->prev = NULL;
-        store_relaxed(&q->first, sg);
+        store_rel(&q->first, sg);   /* release: see gort__chan_empty */
         q->last = sg;
         return;
     }
@@ -66,14 +66,14 @@ void gort__waitq_remove(waitq *q, sudog *sgp) {
     }
     if (y != NULL) {                /* start of queue */
         y->prev = NULL;
-        store_relaxed(&q->first, y);
+        store_rel(&q->first, y);
         sgp->next = NULL;
         return;
     }
     /* x == y == NULL: either the only element, or already removed by a
      * waker that dequeued it. */
     if (q->first == sgp) {
-        store_relaxed(&q->first, NULL);
+        store_rel(&q->first, NULL);
         q->last = NULL;
     }
 }
@@ -119,7 +119,7 @@ static void waitq_rebuild(waitq *q, waitq *t) {
     }
     if (prev)
         prev->next = NULL;
-    store_relaxed(&q->first, t->first);
+    store_rel(&q->first, t->first);
     q->last = prev;
 }
 

@@ -59,17 +59,28 @@ struct gort_chan {
 };
 
 /* Would a send block? Read without the lock: a stale answer only makes a
- * non-blocking operation take the lock (see Go's chan.go, full()). */
+ * non-blocking operation take the lock (see Go's chan.go, full()).
+ * Relaxed: the send fast path reads closed first, and since closed only
+ * goes 0 -> 1 and a closed channel is never "not ready", the two reads
+ * mean "open and full at one moment" in either order. */
 static inline bool gort__chan_full(gort_chan *c) {
     if (c->dataqsiz == 0)
         return load_relaxed(&c->recvq.first) == NULL;
     return load_relaxed(&c->qcount) == c->dataqsiz;
 }
 
+/* Would a receive block? Acquire: the receive fast path reads this, then
+ * closed (Go's chanrecv: "empty, then not closed" means both held at the
+ * first read; read the other way they need not have). The load must not
+ * be passed by the later load of closed, and if it reads a count or a
+ * queue head written after the close (a drain), the close must be seen:
+ * those writes are store-releases (chan_put, chan_take, the wait queues),
+ * made after the close under c->lock, so reading one brings the close
+ * with it. On x86-64 all of this is plain MOVs; on arm64, LDAR/STLR. */
 static inline bool gort__chan_empty(gort_chan *c) {
     if (c->dataqsiz == 0)
-        return load_relaxed(&c->sendq.first) == NULL;
-    return load_relaxed(&c->qcount) == 0;
+        return load_acq(&c->sendq.first) == NULL;
+    return load_acq(&c->qcount) == 0;
 }
 
 void   gort__chan_reap(gort_chan *c);
@@ -123,11 +134,11 @@ static inline sudog *gort__waitq_dequeue(gort_chan *c, waitq *q) {
             return NULL;
         sudog *y = sgp->next;
         if (y == NULL) {
-            store_relaxed(&q->first, NULL);
+            store_rel(&q->first, NULL);   /* release: see gort__chan_empty */
             q->last = NULL;
         } else {
             y->prev = NULL;
-            store_relaxed(&q->first, y);
+            store_rel(&q->first, y);
             sgp->next = NULL;
         }
         if (likely(sgp->g != NULL && !sgp->isSelect))
@@ -268,7 +279,7 @@ static inline void gort__chan_bufput(gort_chan *c, const void *ep) {
         racerelease(racebuf(c, c->sendx));
     if (++c->sendx == c->dataqsiz)
         c->sendx = 0;
-    store_relaxed(&c->qcount, c->qcount + 1);
+    store_rel(&c->qcount, c->qcount + 1);   /* release: see gort__chan_empty */
 }
 
 /* The head of the buffer, which is not empty, into ep (may be NULL). Go
@@ -284,7 +295,7 @@ static inline void gort__chan_buftake(gort_chan *c, void *ep) {
         racerelease(racebuf(c, c->recvx));   /* ... and the send that refills it */
     if (++c->recvx == c->dataqsiz)
         c->recvx = 0;
-    store_relaxed(&c->qcount, c->qcount - 1);
+    store_rel(&c->qcount, c->qcount - 1);   /* release: see gort__chan_empty */
 }
 
 /* Wakes the waiter of a dequeued sudog, once no channel lock is held. */

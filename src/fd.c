@@ -66,8 +66,12 @@ static ssize_t ret(ssize_t r) { return r >= 0 ? r : -errno; }
  * poller. */
 static void pd_acquire(pollDesc *pd) {
     for (int i = 0;; i++) {
+        /* A Dekker pair with gort_close, which stores closing (seq_cst,
+         * pd_closing) and then reads refs (seq_cst): either it sees our
+         * reference and waits, or we see closing. Hence a seq_cst load
+         * after the seq_cst add (a plain load on x86-64, LDAR on arm64). */
         xadd(&pd->refs, 1);
-        if (likely(!load_acq(&pd->closing)))
+        if (likely(!load_sc(&pd->closing)))
             return;
         xadd(&pd->refs, -1);
         while (load_acq(&pd->closing))
@@ -433,8 +437,9 @@ GORT_API int gort_close(int fd) {
     }
     gort__pd_closing(pd);
     /* Calls in progress see closing and leave (a blocking call on a
-     * regular file finishes first). */
-    for (int i = 0; load_acq(&pd->refs) != 0; i++) {
+     * regular file finishes first). seq_cst: read after pd_closing's
+     * seq_cst store of closing; pd_acquire is the other side. */
+    for (int i = 0; load_sc(&pd->refs) != 0; i++) {
         if (i < 100)
             gort__procyield(10);
         else if (foreign)
@@ -492,11 +497,20 @@ typedef struct {
     uint32_t  timedout;
 } fwctx;
 
+/* The deadline of a gort_fd_wait passed. The waiter reads timedout only
+ * before it moves its word to pdWait (netpollblock's own re-check after
+ * that looks at rd/wd, not at timedout), so a timeout that fired after the
+ * waiter's read and found the word pdNil used to leave it for good: the
+ * waiter then parked with nobody to wake it. So the timeout leaves pdReady
+ * (ioready), as an edge would: the waiter's netpollblock returns at once
+ * and its loop reads timedout (the pdReady CAS it consumes orders the
+ * store before that read). A pdReady left behind after the waiter has
+ * gone costs the next call on the descriptor one retry. */
 static void fdwaitTimeout(void *arg, uintptr_t seq) {
     (void)seq;
     fwctx *x = arg;
     store_rel(&x->timedout, 1);
-    G *gp = gort__netpollunblock(x->pd, x->mode, false);
+    G *gp = gort__netpollunblock(x->pd, x->mode, true);
     if (gp)
         gort__netpollgoready(gp);
 }

@@ -180,8 +180,9 @@ int gort__pd_arm(pollDesc *pd) {
     }
     /* A new file: events tagged seq are accepted from now on, and the
      * caller retries its call before it parks, so an edge that came
-     * between the registration and this store is not lost. */
-    store_rel(&pd->fdseq, seq);
+     * between the registration and this store is not lost. seq_cst: the
+     * unblocks below read rg and wg after it (netpollblock). */
+    store_sc(&pd->fdseq, seq);
     int fl = fcntl(pd->fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         fcntl(pd->fd, F_SETFL, fl | O_NONBLOCK);
@@ -202,11 +203,12 @@ int gort__pd_arm(pollDesc *pd) {
 static uintptr_t *pdslot(pollDesc *pd, int mode) { return mode == 'r' ? &pd->rg : &pd->wg; }
 
 /* An error that ends a wait: the descriptor is being closed, its file was
- * replaced, or the deadline for mode has passed. */
+ * replaced, or the deadline for mode has passed. seq_cst loads: in
+ * netpollblock they follow the CAS to pdWait (see there). */
 int gort__netpollcheckerr(pollDesc *pd, int mode, uint32_t seq) {
-    if (load_acq(&pd->closing) || load_acq(&pd->fdseq) != seq)
+    if (load_sc(&pd->closing) || load_sc(&pd->fdseq) != seq)
         return -EBADF;
-    int64_t d = load_acq(mode == 'r' ? &pd->rd : &pd->wd);
+    int64_t d = load_sc(mode == 'r' ? &pd->rd : &pd->wd);
     if (d < 0)
         return -ETIMEDOUT;
     return 0;
@@ -237,7 +239,13 @@ bool gort__netpollblock(pollDesc *pd, int mode, uint32_t seq) {
                         mode == 'r' ? "read" : "write", pd->fd);
     }
     /* Re-check for errors after pdWait is set: a deadline or close that
-     * came in between unblocks pdWait to pdNil, and the commit then fails. */
+     * came in between unblocks pdWait to pdNil, and the commit then fails.
+     * A Dekker pair: here the seq_cst CAS to pdWait, then seq_cst loads of
+     * closing, fdseq and rd/wd; there (pd_closing, deadlinefire,
+     * setdeadline, pd_arm) a seq_cst store of one of those, then
+     * netpollunblock's seq_cst load of the word. Either this check sees the
+     * error or the unblock sees pdWait (Go's atomics, seq_cst, do the
+     * same: publishInfo's store, netpollcheckerr's load). */
     if (gort__netpollcheckerr(pd, mode, seq) == 0)
         gort__gopark(netpollblockcommit, gpp, waitReasonIOWait);
     /* Whoever woke us (or made the commit fail) left pdReady or pdNil.
@@ -253,7 +261,9 @@ bool gort__netpollblock(pollDesc *pd, int mode, uint32_t seq) {
 G *gort__netpollunblock(pollDesc *pd, int mode, bool ioready) {
     uintptr_t *gpp = pdslot(pd, mode);
     for (;;) {
-        uintptr_t old = load_acq(gpp);
+        /* seq_cst: reads pdWait after the caller's seq_cst store of an
+         * error (netpollblock says why); acquire could miss it. */
+        uintptr_t old = load_sc(gpp);
         if (old == pdReady)
             return NULL;
         if (old == pdNil && !ioready)
@@ -275,9 +285,14 @@ void gort__netpollgoready(G *gp) {
 
 /* ---- the poller ------------------------------------------------------------------ */
 
-/* Wakes the M blocked in netpoll, if one is (Go's netpollBreak). */
+/* Wakes the M blocked in netpoll, if one is (Go's netpollBreak). A break
+ * already pending stands for this one: the poller clears wakesig (seq_cst)
+ * before it looks at the timers again (after findrunnable's fence_sc), and
+ * our caller wrote what the poller must see (a timer0when, seq_cst) before
+ * this seq_cst load and CAS. So either we see 0 and write, or the poller
+ * sees our timer. */
 void gort__netpollBreak(void) {
-    if (load_relaxed(&np.wakesig) != 0 || !cas(&np.wakesig, 0, 1))
+    if (load_sc(&np.wakesig) != 0 || !cas(&np.wakesig, 0, 1))
         return;
     uint64_t one = 1;
     while (write(np.breakfd, &one, sizeof one) < 0 && errno == EINTR)
@@ -345,7 +360,7 @@ retry:
                 uint64_t v;
                 while (read(np.breakfd, &v, sizeof v) < 0 && errno == EINTR)
                     ;
-                store_rel(&np.wakesig, 0);
+                store_sc(&np.wakesig, 0);   /* seq_cst: see netpollBreak */
             }
             continue;
         }
@@ -400,7 +415,7 @@ static void deadlinefire(pollDesc *pd, int mode, uintptr_t seq) {
         gort__unlock(&pd->lock);
         return;   /* the deadline was moved or cleared meanwhile */
     }
-    store_rel(mode == 'r' ? &pd->rd : &pd->wd, -1);
+    store_sc(mode == 'r' ? &pd->rd : &pd->wd, -1);   /* seq_cst: see netpollblock */
     G *gp = gort__netpollunblock(pd, mode, false);
     G *gp2 = mode == 'r' || !load_acq(&pd->rwany) ? NULL : gort__netpollunblock(pd, 'r', false);
     gort__unlock(&pd->lock);
@@ -424,7 +439,7 @@ static G *setdeadline(pollDesc *pd, int mode, int64_t when, int64_t now) {
         return NULL;
     }
     if (when <= now) {
-        store_rel(d, -1);
+        store_sc(d, -1);   /* seq_cst: see netpollblock */
         return gort__netpollunblock(pd, mode, false);
     }
     store_rel(d, when);
@@ -459,7 +474,9 @@ void gort__pd_setdeadline(pollDesc *pd, int modes, int64_t when) {
  * gets the number. */
 void gort__pd_closing(pollDesc *pd) {
     gort__lock(&pd->lock);
-    store_rel(&pd->closing, 1);
+    /* seq_cst: pairs with netpollblock (the unblocks below), and with
+     * pd_acquire (gort_close then reads refs). */
+    store_sc(&pd->closing, 1);
     G *r = gort__netpollunblock(pd, 'r', false);
     G *w = gort__netpollunblock(pd, 'w', false);
     gort__unlock(&pd->lock);

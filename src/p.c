@@ -89,14 +89,19 @@ P *gort__pidleget(void) {
 /* ---- procresize ------------------------------------------------------------ */
 
 static void pdestroy(P *pp) {
-    /* Move all runnable goroutines to the global queue, keeping order. */
-    while (pp->runqhead != pp->runqtail) {
-        pp->runqtail--;
-        gort__globrunqputhead(pp->runq[pp->runqtail % RUNQ_SIZE]);
+    /* Move all runnable goroutines to the global queue, keeping order.
+     * Atomics, though the world is stopped: an M that gave up its P before
+     * the stop may still be rescanning every queue (checkRunqsNoP). */
+    uint32_t head = load_relaxed(&pp->runqhead);
+    for (uint32_t t = load_relaxed(&pp->runqtail); t != head;) {
+        t--;
+        store_relaxed(&pp->runqtail, t);
+        gort__globrunqputhead(load_relaxed(&pp->runq[t % RUNQ_SIZE]));
     }
-    if (pp->runnext) {
-        gort__globrunqputhead(pp->runnext);
-        pp->runnext = NULL;
+    G *next = load_relaxed(&pp->runnext);
+    if (next) {
+        gort__globrunqputhead(next);
+        store_relaxed(&pp->runnext, NULL);
     }
     gort__gfpurge(pp);
     gort__stackcache_flush(pp);
@@ -205,7 +210,10 @@ void gort__stoptheworld(void) {
     }
     mp->locks++;
     gort__sched.stopwait = gort__gomaxprocs;
-    store_rel(&gort__sched.gcwaiting, 1);
+    /* seq_cst: a Dekker pair with entersyscall (its seq_cst Psyscall
+     * store, then its seq_cst load of gcwaiting); our read is the CAS of
+     * each P's status below. */
+    store_sc(&gort__sched.gcwaiting, 1);
     store_relaxed(&mp->p->status, Pgcstop);
     gort__sched.stopwait--;
     for (int32_t i = 0; i < gort__gomaxprocs; i++) {

@@ -54,10 +54,17 @@ void gort__runqput(P *pp, G *gp, bool next) {
     if (next) {
         G *old = load_relaxed(&pp->runnext);
         if (nothieves()) {
+            /* No thief, and no spinner to miss gp: the only P is ours, so
+             * npidle is 0 and wakep, reading it, starts nobody. */
             store_relaxed(&pp->runnext, gp);
         } else {
+            /* seq_cst, not just acq_rel (the same instruction on x86-64 and
+             * arm64): this is the submitter's write in the spinning
+             * protocol, which wakep's seq_cst loads of npidle and
+             * nmspinning follow; the spinner's side is findrunnable's
+             * nmspinning decrement and fence_sc before checkRunqsNoP. */
             while (!__atomic_compare_exchange_n(&pp->runnext, &old, gp, false,
-                                                __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                                                __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
                 ;
         }
         if (old == NULL)
@@ -69,7 +76,10 @@ void gort__runqput(P *pp, G *gp, bool next) {
         uint32_t t = pp->runqtail;
         if (t - h < RUNQ_SIZE) {
             slot_store(pp, t, gp);
-            store_rel(&pp->runqtail, t + 1);   /* store-release, makes the item available for consumption */
+            /* store-release, makes the item available for consumption.
+             * Release is enough: no caller of runqput(..., false) relies on
+             * wakep (those that wake use next, and runnext's CAS). */
+            store_rel(&pp->runqtail, t + 1);
             return;
         }
         runqputslow(pp, gp, h, t);
@@ -245,7 +255,13 @@ G *gort__gqueue_pop(gqueue *q) {
 
 void gort__globrunqput(G *gp) {
     gqueue_push(&gort__sched.runq, gp);
-    store_relaxed(&gort__sched.runqsize, gort__sched.runq.n);
+    /* seq_cst: the submitter's write in the spinning protocol when gp comes
+     * from a thread without a P (newproc_global, goready), which calls
+     * wakep next. The lock orders nothing here: a spinner that gave up its
+     * P before this critical section rescans runqsize after it, lock-free
+     * (checkRunqsNoP, after fence_sc). An XCHG on x86-64, under a lock
+     * that is two already. */
+    store_sc(&gort__sched.runqsize, gort__sched.runq.n);
 }
 
 void gort__globrunqputhead(G *gp) {

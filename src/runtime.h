@@ -49,12 +49,28 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-/* Relaxed/acquire/release helpers on plain fields. Every use says which side
- * it synchronises with. */
+/* Atomic helpers on plain fields, with C11's orders (docs/design.md,
+ * "Memory ordering"). Every use says which side it synchronises with.
+ *
+ * - relaxed: atomicity only (counters, hints, racy snapshots).
+ * - acq/rel: message passing: a load-acquire that reads a store-release
+ *   sees everything written before the store.
+ * - sc (sequentially consistent): the Dekker pattern, "I write X then read
+ *   Y; you write Y then read X; one of us must see the other's write"
+ *   (a StoreLoad edge). Acquire and release never give that, on any
+ *   architecture: both sides' write and read must be seq_cst operations,
+ *   or a read may be preceded by fence_sc() (C11's rule for a seq_cst
+ *   fence before a read that misses a seq_cst write). xadd, xchg and cas
+ *   are seq_cst, as all of Go's atomics are. Cost: load_sc is a plain load
+ *   on x86-64 and the same LDAR as load_acq on arm64; store_sc is an XCHG
+ *   on x86-64 (store_rel is a MOV) and the same STLR on arm64. */
 #define load_relaxed(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
 #define load_acq(p)           __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define load_sc(p)            __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define store_relaxed(p, v)   __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define store_rel(p, v)       __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define store_sc(p, v)        __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define fence_sc()            __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define xadd(p, v)            __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 #define xchg(p, v)            __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 #define cas(p, old, new)      gort__cas_impl((p), (old), (new))
@@ -81,7 +97,11 @@ typedef struct note { uint32_t key; } note;
 void gort__lock_slow(gort_lock *l, uint32_t v);
 void gort__unlock_slow(gort_lock *l, uint32_t v);
 
-/* The uncontended cases inline: one locked instruction each. */
+/* The uncontended cases inline: one atomic exchange each. The lock's
+ * exchange is an acquire, the unlock's a release: what one holder wrote is
+ * seen by the next, which is all a lock promises. Neither is a StoreLoad
+ * barrier for code around it (a seq_cst exchange would not be one either,
+ * in C11): an argument that needs one says so with its own sc operations. */
 static inline void gort__lock(gort_lock *l) {
     uint32_t v = __atomic_exchange_n(&l->key, 1, __ATOMIC_ACQUIRE);
     if (__builtin_expect(v != 0, 0))

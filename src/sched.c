@@ -75,8 +75,11 @@ void gort__stealorder_init(int32_t nprocs) {
  * Does nothing if no P is idle or an M is already spinning (it will find
  * the G, and wake another if it finds more). */
 void gort__wakep(void) {
-    /* Sequentially consistent loads: the submitter's side of the spinning
-     * protocol is "publish the G, then read nmspinning" (StoreLoad). */
+    /* seq_cst loads: the submitter's side of the spinning protocol is
+     * "publish the G with a seq_cst write (runqput's runnext CAS,
+     * globrunqput's runqsize, addtimer's timer0when), then read npidle
+     * and nmspinning" (StoreLoad); acquire loads would not order the
+     * read after the write. The spinner's side: findrunnable. */
     if (__atomic_load_n(&gort__sched.npidle, __ATOMIC_SEQ_CST) == 0)
         return;
     if (__atomic_load_n(&gort__sched.nmspinning, __ATOMIC_SEQ_CST) != 0 ||
@@ -203,7 +206,9 @@ void gort__injectglist(glist *list) {
  * wake if it sleeps past when; if no M is there, one is started so that
  * the timer is looked after (Go's wakeNetPoller). */
 void gort__wakenetpoller(int64_t when) {
-    if (__atomic_load_n(&gort__sched.lastpoll, __ATOMIC_SEQ_CST) == 0) {
+    /* seq_cst: read after addtimer's seq_cst timer0when (StoreLoad), as
+     * wakep's loads are. */
+    if (load_sc(&gort__sched.lastpoll) == 0) {
         int64_t pu = load_acq(&gort__sched.pollUntil);
         if (pu == 0 || pu > when)
             gort__netpollBreak();
@@ -326,12 +331,23 @@ top:
 
     /* Delicate dance: a G may have been submitted between the checks above
      * and the P going idle, by a submitter that saw this M spinning and so
-     * did not wake anyone. Drop spinning first (the xadd is a full barrier),
-     * then look again; the submitter writes its G, then reads nmspinning. */
-    if (mp->spinning) {
+     * did not wake anyone. Drop spinning first (pidleput's npidle and this
+     * nmspinning decrement are seq_cst RMWs), then fence_sc, then look
+     * again. The submitter writes its G with a seq_cst write, then reads
+     * npidle and nmspinning with seq_cst loads (wakep): so either it sees
+     * the decrement or the rescan sees the G. The fence (not the xadd) is
+     * what orders the rescan's plain acquire loads after the decrement.
+     * Every M going idle passes it, spinning or not: the timer heaps read
+     * below (timesleepuntil1) pair the same way with addtimer's seq_cst
+     * timer0when and with netpollBreak's wakesig (see netpoll.c). */
+    bool wasspinning = mp->spinning;
+    if (wasspinning) {
         mp->spinning = false;
         if ((int32_t)xadd(&gort__sched.nmspinning, -1) < 0)
             gort__throw("findrunnable: negative nmspinning");
+    }
+    fence_sc();
+    if (wasspinning) {
         if ((pp = checkRunqsNoP()) != NULL) {
             gort__acquirep(pp);
             mp->spinning = true;

@@ -39,9 +39,12 @@ static semaroot *semroot(uint32_t *addr) {
  * their sudogs must not stay linked into the next run's table. */
 void gort__sema_reset(void) { memset(semtable, 0, sizeof semtable); }
 
+/* The load is seq_cst: in semacquire it follows the nwait increment, and
+ * must see a release whose releaser did not see that increment (see
+ * semrelease). */
 static bool cansemacquire(uint32_t *addr) {
     for (;;) {
-        uint32_t v = load_acq(addr);
+        uint32_t v = load_sc(addr);
         if (v == 0)
             return false;
         if (cas(addr, v, v - 1))
@@ -125,8 +128,11 @@ void gort__semrelease(uint32_t *addr, bool handoff) {
     semaroot *root = semroot(addr);
     xadd(addr, 1);
     /* Easy case: no waiters. This check must come after the add, to avoid
-     * missing a waiter that announced itself just before. */
-    if (load_acq(&root->nwait) == 0)
+     * missing a waiter that announced itself just before: a Dekker pair
+     * with semacquire (xadd nwait, then load *addr), so both loads are
+     * seq_cst, as both adds are (an acquire load here could read nwait
+     * from before the waiter's add while the waiter misses ours). */
+    if (load_sc(&root->nwait) == 0)
         return;
     gort__lock(&root->lock);
     if (load_relaxed(&root->nwait) == 0) {

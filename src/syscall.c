@@ -25,7 +25,20 @@ static void entersyscall(void) {
     pp->m = NULL;
     mp->oldp = pp;
     mp->p = NULL;
-    store_rel(&pp->status, Psyscall);   /* release: a retaker CASes it away */
+    /* seq_cst, not just release (a retaker's CAS reading it also needs
+     * release): a Dekker pair with stoptheworld, which stores gcwaiting
+     * (seq_cst), then CASes each Psyscall P; we store Psyscall, then read
+     * gcwaiting (seq_cst, below). Either it takes this P or we see
+     * gcwaiting and hand it over. With release and acquire both could
+     * miss, and the world would wait for the end of this call, which may
+     * be waiting for a goroutine that is stopped. An XCHG on x86-64, as
+     * Go's atomic.Store of the status. */
+    store_sc(&pp->status, Psyscall);
+    /* Acquire is enough here, no StoreLoad edge: sysmon sleeps deep only
+     * with every P idle or the world stopping (checked under sched.lock),
+     * and this P was running: it has left the idle list since, through
+     * pidleget, which wakes sysmon under that lock, or the world stopping
+     * takes it (gcwaiting, below). */
     if (load_acq(&gort__sched.sysmonwait)) {
         /* sysmon sleeps because every P was idle: it must watch this call. */
         gort__lock(&gort__sched.lock);
@@ -43,7 +56,7 @@ static void entersyscall(void) {
         gort__sysmonwake_locked(false);
         gort__unlock(&gort__sched.lock);
     }
-    if (load_acq(&gort__sched.gcwaiting)) {
+    if (load_sc(&gort__sched.gcwaiting)) {   /* seq_cst: see the status store */
         gort__lock(&gort__sched.lock);
         if (gort__sched.stopwait > 0 && cas(&pp->status, Psyscall, Pgcstop)) {
             if (--gort__sched.stopwait == 0)

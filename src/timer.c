@@ -86,7 +86,12 @@ static int heappush(P *pp, timer *t) {
     pp->timers[pp->ntimers] = t;
     siftup(pp->timers, pp->ntimers++);
     store_rel(&t->pp, pp);
-    updatetimer0(pp);
+    /* seq_cst: an added timer is new work, and this is the submitter's
+     * write of the spinning protocol; addtimer then reads lastpoll, npidle
+     * and nmspinning with seq_cst loads (wakenetpoller, wakep), while an
+     * M going idle decrements, fences, then reads timer0when
+     * (findrunnable; docs/design.md, "Memory ordering"). */
+    store_sc(&pp->timer0when, pp->timers[0]->when);
     return 0;
 }
 
