@@ -20,8 +20,9 @@ examples: build                ## the programs in examples/ (build/<name>)
 deps:                          ## install missing build tools (apt-get, as root)
 	scripts/deps.sh
 
-test: deps                     ## release, ASan, TSan and Valgrind test runs, install smoke test
+test: deps                     ## release, ASan, TSan, arm64 (qemu-user) and Valgrind test runs, install smoke test
 	scripts/deps.sh valgrind
+	scripts/deps.sh arm64
 	BUILD=$(BUILD) scripts/test.sh
 
 test-arm64:                    ## cross-build for arm64 into build-arm64 and run the tests under qemu-user

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # `make test`: builds and runs the test suite three times (release, ASan+UBSan,
-# TSan), the black-box tests under Valgrind (scripts/valgrind.sh), then the
-# install smoke test, and prints one summary. Every stage runs even when an
-# earlier one failed; the exit status says whether all passed. The build
-# directories are $BUILD, $BUILD-asan, $BUILD-tsan and $BUILD-valgrind
-# (BUILD=build by default). The arm64 suite under qemu-user is `make
-# test-arm64`, not yet part of this: one of its runs here hung in
-# test_fd's fd_stale_waiter_woken_by_new_file under ctest -j2 (12 runs of
-# that test alone passed), and it stays out until that is understood. The release build also builds libgort-tsan and
+# TSan), the suite cross-built for arm64 and run under qemu-user (as `make
+# test-arm64`), the black-box tests under Valgrind (scripts/valgrind.sh),
+# then the install smoke test, and prints one summary. Every stage runs even
+# when an earlier one failed; the exit status says whether all passed. The
+# build directories are $BUILD, $BUILD-asan, $BUILD-tsan, $BUILD-arm64 and
+# $BUILD-valgrind (BUILD=build by default). The release build also builds libgort-tsan and
 # libgort-asan, and its ctest runs tests/race (the race flavour under
 # ThreadSanitizer); install-test tries both flavours from outside the tree.
 set -uo pipefail
@@ -54,6 +52,8 @@ run_suite "$build"      -DCMAKE_BUILD_TYPE=RelWithDebInfo
 release_built=$built
 run_suite "$build-asan" "${san_flags[@]}" -DGORT_SANITIZE=address
 run_suite "$build-tsan" "${san_flags[@]}" -DGORT_SANITIZE=thread
+run_suite "$build-arm64" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGORT_BUILD_BENCH=OFF
 
 # Valgrind's memcheck over the black-box tests: one result per test program,
 # as ctest counts them. A run that gives no result (no valgrind, a failed
