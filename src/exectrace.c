@@ -30,9 +30,13 @@
  * bounded: at most TRACE_MAXBUFS buffers exist, and an M that needs one
  * more waits for the writer to free one rather than lose events.
  *
- * An event is a word type | aux << 8 | arg << 16, the cycle counter (rdtsc,
- * converted to ns at the end by the rate measured against CLOCK_MONOTONIC
- * over the whole trace), then what its type needs.
+ * An event is a word (type, aux, flow code, arg: gort__traceword in
+ * runtime.h), the cycle counter (rdtsc, converted to ns at the end by the
+ * rate measured against CLOCK_MONOTONIC over the whole trace), then what
+ * its type needs. The events of a channel round trip are made small (a
+ * start is two words, an unpark one), because what a trace costs a
+ * program that switches ten million times a second is mostly the bytes:
+ * a quarter of a gigabyte a second to write at four words a switch.
  *
  * Cost. With no trace running each hook is one relaxed load and a branch
  * that is not taken. With one, reading the clock is most of an event's
@@ -84,14 +88,16 @@ typedef struct tracebuf {
 
 /* Event types. P: made on a P's stream; G: on the P-less stream, whose
  * events also carry the M (-1: a thread that is not an M). An event is
- * the word type | aux << 8 | arg << 16, the clock (but for the Lazy
- * types), then the words listed. */
+ * the word gort__traceword(type, aux, flow, arg), the clock (but for the
+ * Lazy types), then the words listed. The flow code is the goroutine's
+ * (runtime.h); a flow arrow's id is goid << 15 | code. */
 enum {
-    evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none);
-                           fn, flow */
+    evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none),
+                           flow: the flow it ends (0: none); fn if TRACE_WITHFN (else
+                           an earlier event of this trace had it) */
     evGoEnd,         /* P  aux reason: the running slice ended */
-    evGoUnpark,      /* PG arg goid; flow [, m] */
-    evGoCreate,      /* PG arg goid; fn, flow [, m] */
+    evGoUnpark,      /* PG arg goid, flow; [m] */
+    evGoCreate,      /* PG arg goid, flow TRACE_FLOWCREATE; fn [, m] */
     evGoSysCall,     /* P  arg goid; m: the slice ends, the M's syscall begins */
     evGoSysExit,     /* PG arg goid; m [, fn on P: the goroutine runs on] */
     evSteal,         /* P  arg victim P */
@@ -112,7 +118,7 @@ _Static_assert((int)evGoStart == (int)traceEvGoStart && (int)evGoUnparkLazy == (
                "runtime.h's inline events and exectrace.c's format differ");
 
 static inline uint64_t evword(int type, int aux, uint64_t arg) {
-    return (uint64_t)type | (uint64_t)(aux & 0xff) << 8 | arg << 16;
+    return gort__traceword(type, (unsigned)aux, 0, arg);
 }
 
 uint32_t gort__tracing;
@@ -136,7 +142,6 @@ static struct {
     /* The P-less stream. */
     uint64_t  *gpos, *glim;
     tracebuf  *gbuf;
-    uint64_t   gflow;      /* its flow ids */
     uint64_t   ticks0, ticks1;   /* the clock at start and stop */
     int64_t    ns0, ns1;
     pthread_t  writer;
@@ -280,41 +285,37 @@ static inline void flushpend(P *pp) {
     }
 }
 
-static uint64_t newflow(P *pp) {
-    /* Unique without an atomic: the P's id in the high bits. Bit 0 is left
-     * for the writer (create or unpark). */
-    if (pp)
-        return ((uint64_t)(pp->id + 1) << 44 | ++pp->traceseq) << 1;
-    return (++trace.gflow) << 1;   /* trace.lock held; P id field 0 */
-}
-
 /* ---- the events ------------------------------------------------------------------ */
 
+/* The creation carries the function, so the goroutine's starts in this
+ * trace leave it out (tracegen). */
 void gort__traceGoCreate(P *pp, G *newg) {
+    uint64_t word = gort__traceword(evGoCreate, 0, TRACE_FLOWCREATE, (uint64_t)newg->goid);
     if (pp) {
         flushpend(pp);
-        uint64_t flow = newg->traceflow = newflow(pp) | 1;
         uint64_t *w;
         if (lazy(pp)) {
-            w = evp(pp, 3);
-            w[0] = evword(evGoCreateLazy, 0, (uint64_t)newg->goid);
+            w = evp(pp, 2);
+            w[0] = word - evGoCreate + evGoCreateLazy;
         } else {
-            w = evp(pp, 4);
-            w[0] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+            w = evp(pp, 3);
+            w[0] = word;
             *++w = cputicks();
         }
         w[1] = (uint64_t)(uintptr_t)newg->fn;
-        w[2] = flow;
+        newg->traceflow = TRACE_FLOWCREATE;
+        newg->tracegen = load_relaxed(&gort__tracing);
         return;
     }
-    uint64_t *w = evg_lock(5);
+    uint64_t *w = evg_lock(4);
     if (w == NULL)
         return;
-    w[0] = evword(evGoCreate, 0, (uint64_t)newg->goid);
+    w[0] = word;
     w[1] = cputicks();
     w[2] = (uint64_t)(uintptr_t)newg->fn;
-    w[3] = newg->traceflow = newflow(NULL) | 1;
-    w[4] = (uint64_t)curmid();
+    w[3] = (uint64_t)curmid();
+    newg->traceflow = TRACE_FLOWCREATE;
+    newg->tracegen = trace.gen;
     gort__unlock(&trace.lock);
 }
 
@@ -327,26 +328,24 @@ void gort__traceStamp(P *pp) {
 void gort__traceGoUnparkSlow(P *pp, G *gp) {
     if (pp) {
         flushpend(pp);
-        uint64_t flow = gp->traceflow = newflow(pp);
-        uint64_t *w;
+        uint16_t flow = gp->traceflow = gort__traceflownext(gp);
         if (lazy(pp)) {
-            w = evp(pp, 2);
-            w[0] = evword(evGoUnparkLazy, 0, (uint64_t)gp->goid);
+            uint64_t *w = evp(pp, 1);
+            w[0] = gort__traceword(evGoUnparkLazy, 0, flow, (uint64_t)gp->goid);
         } else {
-            w = evp(pp, 3);
-            w[0] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
-            *++w = cputicks();
+            uint64_t *w = evp(pp, 2);
+            w[0] = gort__traceword(evGoUnpark, 0, flow, (uint64_t)gp->goid);
+            w[1] = cputicks();
         }
-        w[1] = flow;
         return;
     }
-    uint64_t *w = evg_lock(4);
+    uint64_t *w = evg_lock(3);
     if (w == NULL)
         return;
-    w[0] = evword(evGoUnpark, 0, (uint64_t)gp->goid);
+    uint16_t flow = gp->traceflow = gort__traceflownext(gp);
+    w[0] = gort__traceword(evGoUnpark, 0, flow, (uint64_t)gp->goid);
     w[1] = cputicks();
-    w[2] = gp->traceflow = newflow(NULL);
-    w[3] = (uint64_t)curmid();
+    w[2] = (uint64_t)curmid();
     gort__unlock(&trace.lock);
 }
 
@@ -478,7 +477,7 @@ typedef struct wstream {
     uintptr_t fn;
     uint64_t laststamp;  /* the last stamped event's ticks */
     int      nlazy;      /* unstamped events waiting for the next stamp */
-    uint64_t lazy[TRACE_LAZY][5];
+    uint64_t lazy[TRACE_LAZY][4];
 } wstream;
 
 typedef struct namecache {
@@ -501,7 +500,53 @@ static struct {
     uint8_t   mseen[MAXMTRACK];
     uint64_t  lost;           /* event words lost before the buffers read */
     int64_t   maxm;
+    /* Each goroutine's start function, from the first pass over the events
+     * (a start leaves it out when another event of the trace has it, and
+     * that one may be in a buffer written later): open addressing by goid. */
+    struct gfnent { int64_t goid; uintptr_t fn; } *gfns;
+    size_t    ngfns, gfncap;  /* gfncap: a power of two, or 0 */
 } w;
+
+static size_t gfnslot(int64_t goid) {
+    return (size_t)((uint64_t)goid * 0x9e3779b97f4a7c15ull >> 20) & (w.gfncap - 1);
+}
+
+static void gfnput(int64_t goid, uintptr_t fn) {
+    if (2 * (w.ngfns + 1) > w.gfncap) {
+        size_t ncap = w.gfncap ? 2 * w.gfncap : 1024;
+        struct gfnent *old = w.gfns, *nt = calloc(ncap, sizeof *nt);
+        if (nt == NULL)
+            return;   /* the slice is then named "?" */
+        size_t ocap = w.gfncap;
+        w.gfns = nt;
+        w.gfncap = ncap;
+        for (size_t i = 0; i < ocap; i++) {
+            if (old[i].goid == 0)
+                continue;
+            size_t j = gfnslot(old[i].goid);
+            while (nt[j].goid != 0)
+                j = (j + 1) & (ncap - 1);
+            nt[j] = old[i];
+        }
+        free(old);
+    }
+    size_t j = gfnslot(goid);
+    while (w.gfns[j].goid != 0 && w.gfns[j].goid != goid)
+        j = (j + 1) & (w.gfncap - 1);
+    if (w.gfns[j].goid == 0)
+        w.ngfns++;
+    w.gfns[j].goid = goid;
+    w.gfns[j].fn = fn;
+}
+
+static uintptr_t gfn(int64_t goid) {
+    if (w.gfncap == 0 || goid == 0)
+        return 0;
+    for (size_t j = gfnslot(goid); w.gfns[j].goid != 0; j = (j + 1) & (w.gfncap - 1))
+        if (w.gfns[j].goid == goid)
+            return w.gfns[j].fn;
+    return 0;
+}
 
 static void wflush(void) {
     size_t off = 0;
@@ -654,11 +699,12 @@ static void slice_start(wstream *s, uint64_t ts, int64_t goid, uintptr_t fn) {
     s->fn = fn;
 }
 
-static void flow(const char *ph, int pid, int64_t tid, uint64_t ts, uint64_t id) {
+/* A flow arrow's end: goid's flow with code (runtime.h). */
+static void flow(const char *ph, int pid, int64_t tid, uint64_t ts, int64_t goid, unsigned code) {
     wbegin(ph, pid, tid, ts);
     WLIT(",\"id\":");
-    wuint(id >> 1);
-    if (id & 1)
+    wuint((uint64_t)goid << 15 | code);
+    if (code == TRACE_FLOWCREATE)
         WLIT(",\"cat\":\"sched\",\"name\":\"go create\"");
     else
         WLIT(",\"cat\":\"sched\",\"name\":\"go unpark\"");
@@ -675,14 +721,20 @@ static void instant(int pid, int64_t tid, uint64_t ts, const char *name) {
     WLIT("\"");
 }
 
-/* How many words an event of type has, on a P's stream or the P-less one;
- * 0 for a type that does not exist (a corrupt stream). */
-static int evlen(int type, bool onp) {
-    switch (type) {
-    case evGoStart:   return 4;
+/* An event's first word, taken apart (gort__traceword). */
+static inline int evtype(uint64_t e0) { return (int)(e0 & 0x1f); }
+static inline int evaux(uint64_t e0) { return (int)(e0 >> 5 & 0xff); }
+static inline unsigned evflow(uint64_t e0) { return (unsigned)(e0 >> 14 & 0x7fff); }
+static inline int64_t evarg(uint64_t e0) { return (int64_t)(e0 >> 29); }
+
+/* How many words the event that begins with e0 has, on a P's stream or
+ * the P-less one; 0 for a type that does not exist (a corrupt stream). */
+static int evlen(uint64_t e0, bool onp) {
+    switch (evtype(e0)) {
+    case evGoStart:   return onp ? 2 + !!(e0 & TRACE_WITHFN) : 0;
     case evGoEnd:     return 2;
-    case evGoUnpark:  return onp ? 3 : 4;
-    case evGoCreate:  return onp ? 4 : 5;
+    case evGoUnpark:  return onp ? 2 : 3;
+    case evGoCreate:  return onp ? 3 : 4;
     case evGoSysCall: return 3;
     case evGoSysExit: return onp ? 4 : 3;
     case evSteal:     return 2;
@@ -693,8 +745,8 @@ static int evlen(int type, bool onp) {
     case evMUnpark:   return 2;
     case evNewM:      return 3;
     case evMSysCall:  return 3;
-    case evGoUnparkLazy: return onp ? 2 : 0;
-    case evGoCreateLazy: return onp ? 3 : 0;
+    case evGoUnparkLazy: return onp ? 1 : 0;
+    case evGoCreateLazy: return onp ? 2 : 0;
     default:          return 0;
     }
 }
@@ -702,9 +754,10 @@ static int evlen(int type, bool onp) {
 /* One event as JSON, at ts (ticks). s is the P's stream state, or NULL
  * for the P-less stream. */
 static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
-    int type = (int)(e[0] & 0xff);
-    int aux = (int)(e[0] >> 8 & 0xff);
-    int64_t arg = (int64_t)(e[0] >> 16);
+    int type = evtype(e[0]);
+    int aux = evaux(e[0]);
+    unsigned code = evflow(e[0]);
+    int64_t arg = evarg(e[0]);
     const uint64_t *x = e + 2;
     if (type == evGoUnparkLazy || type == evGoCreateLazy) {
         type = type == evGoUnparkLazy ? evGoUnpark : evGoCreate;
@@ -716,9 +769,9 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
         if (!s)
             break;
         slice_end(pid, s, ts, aux ? aux - 1 : 0);
-        slice_start(s, ts, arg, (uintptr_t)x[0]);
-        if (x[1])   /* a nanosecond in: inside this slice, not the one ending */
-            flow("f", 1, pid, ts + w.tickspernsec, x[1]);
+        slice_start(s, ts, arg, e[0] & TRACE_WITHFN ? (uintptr_t)x[0] : gfn(arg));
+        if (code)   /* a nanosecond in: inside this slice, not the one ending */
+            flow("f", 1, pid, ts + w.tickspernsec, arg, code);
         break;
     case evGoEnd:
         if (s)
@@ -726,19 +779,19 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
         break;
     case evGoUnpark:
         if (s)
-            flow("s", 1, pid, ts, x[0]);
+            flow("s", 1, pid, ts, arg, code);
         else
-            flow("s", 2, (int64_t)x[1], ts, x[0]);
+            flow("s", 2, (int64_t)x[0], ts, arg, code);
         break;
     case evGoCreate:
-        mid = s ? pid : (int64_t)x[2];
+        mid = s ? pid : (int64_t)x[1];
         instant(s ? 1 : 2, mid, ts, "go create");
         WLIT(",\"args\":{\"goid\":");
         wint(arg);
         WLIT(",\"fn\":\"");
         wputs(fname((uintptr_t)x[0]));
         WLIT("\"}}");
-        flow("s", s ? 1 : 2, mid, ts, x[1]);
+        flow("s", s ? 1 : 2, mid, ts, arg, code);
         break;
     case evGoSysCall:
         if (s)
@@ -811,6 +864,30 @@ static void wlazy(int32_t pid, wstream *s, uint64_t ts) {
     s->nlazy = 0;
 }
 
+/* The first pass: the start functions one buffer's events carry. */
+static void gfnscan(const tracebuf *b) {
+    bool onp = b->pid >= 0 && b->pid < 1024;
+    const uint64_t *e = b->ev, *end = b->ev + b->n;
+    while (e < end) {
+        int len = evlen(e[0], onp);
+        if (len == 0 || e + len > end)
+            break;
+        switch (evtype(e[0])) {
+        case evGoStart:
+            if (e[0] & TRACE_WITHFN)
+                gfnput(evarg(e[0]), (uintptr_t)e[2]);
+            break;
+        case evGoCreate:     gfnput(evarg(e[0]), (uintptr_t)e[2]); break;
+        case evGoCreateLazy: gfnput(evarg(e[0]), (uintptr_t)e[1]); break;
+        case evGoSysExit:
+            if (onp)
+                gfnput(evarg(e[0]), (uintptr_t)e[3]);
+            break;
+        }
+        e += len;
+    }
+}
+
 /* Turns one buffer's events into JSON. */
 static void wbuffer(tracebuf *b) {
     int32_t pid = b->pid;
@@ -824,8 +901,8 @@ static void wbuffer(tracebuf *b) {
     }
     const uint64_t *e = b->ev, *end = b->ev + b->n;
     while (e < end) {
-        int type = (int)(e[0] & 0xff);
-        int len = evlen(type, s != NULL);
+        int type = evtype(e[0]);
+        int len = evlen(e[0], s != NULL);
         if (len == 0 || e + len > end)
             break;   /* cannot happen: a corrupt stream; drop the rest */
         bool unstamped = type == evGoUnparkLazy || type == evGoCreateLazy;
@@ -919,14 +996,22 @@ static void convert(void) {
     w.tickspernsec = w.nspertick > 0 && w.nspertick < 1 ? (uint64_t)(1 / w.nspertick) + 1 : 1;
     wheader();
     static tracebuf b;
-    if (trace.err == 0 && lseek(trace.tmpfd, 0, SEEK_SET) == 0) {
+    for (int pass = 1; pass <= 2; pass++) {
+        if (trace.err != 0 || lseek(trace.tmpfd, 0, SEEK_SET) != 0)
+            break;
         while (readfull(trace.tmpfd, &b.pid, TRACEBUF_HDR)) {
             if (b.n > TRACEBUF_WORDS || !readfull(trace.tmpfd, b.ev, (size_t)b.n * sizeof(uint64_t)))
                 break;
-            wbuffer(&b);
+            if (pass == 1)
+                gfnscan(&b);
+            else
+                wbuffer(&b);
         }
     }
     wfooter();
+    free(w.gfns);
+    w.gfns = NULL;
+    w.ngfns = w.gfncap = 0;
     gort__symtab_close(w.syms);
     w.syms = NULL;
 }
@@ -1017,7 +1102,6 @@ static int tracestart(const char *path) {
     trace.stopping = false;
     trace.asleep = false;
     trace.nfull = 0;
-    trace.gflow = 0;
     trace.gpos = trace.glim = NULL;
     trace.gbuf = NULL;
     gort__noteclear(&trace.wake);
@@ -1044,7 +1128,7 @@ static int tracestart(const char *path) {
         return -err;
     }
     trace.state = traceOn;
-    store_rel(&gort__tracing, 1);
+    store_rel(&gort__tracing, trace.gen);
     gort__unlock(&trace.lock);
     return 0;
 }

@@ -242,6 +242,8 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid, uintptr_t 
     gp->waiting = NULL;
     gp->m = NULL;
     gp->lockedm = NULL;
+    gp->traceflow = 0;
+    gp->tracegen = 0;   /* a new goroutine: no trace has its function yet */
     if (raceenabled)
         racegostart(gp, goid);
     gort__casgstatus(gp, Gdead, Grunnable);

@@ -193,8 +193,12 @@ struct g {
     uintptr_t  gopc;         /* return address of the gort_go that created it */
     int64_t    parentgoid;   /* the goroutine that did; 0 for a thread */
     int64_t    waitsince;    /* sched.coarsenow when it last parked */
-    uint64_t   traceflow;    /* execution trace: the flow (create or unblock)
-                                its next start ends; 0 none (exectrace.c) */
+    /* Execution trace (exectrace.c). */
+    uint16_t   traceflow;    /* the flow its next start ends: 0 none,
+                                TRACE_FLOWCREATE, or an unpark's code */
+    uint16_t   traceseq;     /* its unparks, for their flow codes */
+    uint32_t   tracegen;     /* the trace that has its start function: the
+                                trace's starts then leave it out */
     void      *racectx;      /* race flavour: what its wakers synchronise through (race.h) */
 } __attribute__((aligned(GORT_CACHELINE)));
 
@@ -324,7 +328,6 @@ struct p {
     uint64_t  *tracepos;     /* next free word of tracebuf; NULL: none */
     uint64_t  *tracelim;     /* one past its last word */
     struct tracebuf *tracebuf;
-    uint64_t   traceseq;     /* flow ids made on this P */
     uint8_t    tracepend;    /* a slice ended here, for this reason + 1, and
                                 the next event on the P will stamp its end */
     uint8_t    tracelazy;    /* unstamped events since the last clock read */
@@ -719,8 +722,9 @@ void gort__wakenetpoller(int64_t when);
 
 /* ---- exectrace.c: the execution trace (Go's trace.go) ------------------ */
 
-/* Set while a trace is being recorded; each hook below is one relaxed
- * load and a branch predicted not taken when it is clear. */
+/* The generation of the trace being recorded (1, 2, ...), 0 when none;
+ * each hook below is one relaxed load and a branch predicted not taken
+ * when it is 0. */
 extern uint32_t gort__tracing;
 
 #ifndef GORT_NOTRACE
@@ -747,11 +751,31 @@ void gort__traceGoCreate(P *pp, G *newg);
 void gort__traceGoUnparkSlow(P *pp, G *gp);
 
 /* The events of the switch path are inline; exectrace.c has the others,
- * the buffers and the format: an event is the word type | aux << 8 |
- * arg << 16, the clock (gort__cputicks; not in the Lazy types), then the words its
- * type has. */
+ * the buffers and the format. An event is a word (gort__traceword), the
+ * clock (gort__cputicks; not in the Lazy types), then the words its type
+ * has. The switch path's two events are the most frequent of all, so
+ * they are small: an unpark is its one word, a start two (three the first
+ * time a trace sees the goroutine, with its start function). A flow
+ * arrow, from the event that created or readied a goroutine to its next
+ * start, is known by the goroutine's id and a code both events carry:
+ * TRACE_FLOWCREATE, or 2 + the goroutine's unpark count modulo 2^14. */
 enum { traceEvGoStart = 1, traceEvGoUnparkLazy = 15 };
 #define TRACE_LAZY 16   /* creations and unparks per clock read */
+#define TRACE_FLOWCREATE 1
+
+/* type (5 bits) | aux (8 bits: a slice's end reason + 1, ...) | 1 bit
+ * (GoStart: the start function follows) | flow code (15 bits) | arg (35
+ * bits: a goroutine id, a P, an M, a count). */
+static inline uint64_t gort__traceword(int type, unsigned aux, unsigned flow, uint64_t arg) {
+    return (uint64_t)type | (uint64_t)(aux & 0xff) << 5 | (uint64_t)flow << 14 | arg << 29;
+}
+#define TRACE_WITHFN ((uint64_t)1 << 13)
+
+/* The flow code of gp's next unpark. */
+static inline uint16_t gort__traceflownext(G *gp) {
+    return (uint16_t)(2 + (++gp->traceseq & 0x3fff));
+}
+
 uint64_t *gort__traceevslow(P *pp, int need);   /* pp's buffer is full */
 
 /* gort__cputicks, the clock: arch/arch.h. */
@@ -766,13 +790,19 @@ static inline uint64_t *gort__traceev(P *pp, int need) {
     return gort__traceevslow(pp, need);
 }
 
-/* execute: gp's slice begins on pp, and ends the one noted by GoEnd. */
+/* execute: gp's slice begins on pp, and ends the one noted by GoEnd. The
+ * start function is written only the first time this trace starts gp
+ * (room for it is taken, then given back). */
 static inline void gort__traceGoStart(P *pp, G *gp) {
-    uint64_t *w = gort__traceev(pp, 4);
-    w[0] = traceEvGoStart | (uint64_t)pp->tracepend << 8 | (uint64_t)gp->goid << 16;
+    uint32_t gen = load_relaxed(&gort__tracing);
+    uint64_t withfn = gp->tracegen != gen;
+    uint64_t *w = gort__traceev(pp, 3);
+    w[0] = gort__traceword(traceEvGoStart, pp->tracepend, gp->traceflow, (uint64_t)gp->goid) |
+           withfn * TRACE_WITHFN;
     w[1] = gort__cputicks();
     w[2] = (uint64_t)(uintptr_t)gp->fn;
-    w[3] = gp->traceflow;
+    pp->tracepos = w + 2 + withfn;
+    gp->tracegen = gen;
     gp->traceflow = 0;
     pp->tracepend = 0;
 }
@@ -783,7 +813,7 @@ static inline void gort__traceGoEnd(P *pp, int reason) {
 }
 
 /* goready: gp readied from pp's running goroutine. The common case (no
- * end to stamp, no clock read due) writes two words; the rest is in
+ * end to stamp, no clock read due) writes one word; the rest is in
  * exectrace.c. */
 static inline void gort__traceGoUnpark(P *pp, G *gp) {
     if (unlikely(pp == NULL || pp->tracepend != 0 || pp->tracelazy >= TRACE_LAZY - 1)) {
@@ -791,10 +821,9 @@ static inline void gort__traceGoUnpark(P *pp, G *gp) {
         return;
     }
     pp->tracelazy++;
-    uint64_t flow = gp->traceflow = ((uint64_t)(pp->id + 1) << 44 | ++pp->traceseq) << 1;
-    uint64_t *w = gort__traceev(pp, 2);
-    w[0] = traceEvGoUnparkLazy | (uint64_t)gp->goid << 16;
-    w[1] = flow;
+    uint16_t flow = gp->traceflow = gort__traceflownext(gp);
+    uint64_t *w = gort__traceev(pp, 1);
+    w[0] = gort__traceword(traceEvGoUnparkLazy, 0, flow, (uint64_t)gp->goid);
 }
 void gort__traceGoSysCall(P *pp, G *gp);
 void gort__traceGoSysExit(P *pp, G *gp);     /* pp NULL: the G lost its P */
