@@ -10,7 +10,8 @@
 # missing benchmark tool is reported but not fatal: bench/run.sh says which
 # peers it could not run. With `arm64` (make test-arm64): the cross compiler
 # gcc-aarch64-linux-gnu, qemu-user to run its programs, and OpenSSL for arm64
-# (libssl-dev:arm64, after dpkg --add-architecture arm64).
+# (libssl-dev:arm64, after dpkg --add-architecture arm64); and gdb-multiarch,
+# which tests/gdb/run-qemu.sh attaches to qemu's gdb stub (not fatal).
 set -euo pipefail
 
 want_go=0 want_bench=0 want_valgrind=0 want_arm64=0
@@ -47,6 +48,7 @@ fi
 core=${#missing[@]}
 need gdb gdb   # tests/gdb; without it ctest skips that test
 need python3 python3   # tests/trace/check.py; without it ctest skips that test
+[ "$want_arm64" = 1 ] && need gdb-multiarch gdb-multiarch   # tests/gdb under qemu; skipped without it
 [ "$want_go" = 1 ] && need go golang-go
 if [ "$want_bench" = 1 ]; then
     need wrk wrk

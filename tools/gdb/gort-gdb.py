@@ -39,6 +39,20 @@ CTX_RET = 8 * (1 + len(SAVED_REGS))
 # puts back.
 SWITCHED_REGS = ['rip', 'rsp'] + SAVED_REGS
 
+# The frame gort__ctx_switch (src/arch/arm64.S) leaves at a saved sp, 176
+# bytes: a frame record (x29, then x30, the return address, signed if the
+# runtime was built with pointer authentication), x19-x28 from byte 16,
+# d8-d15 from byte 96, FPCR at byte 160. A new goroutine's first frame has
+# the same layout, with gort__gostart_tramp as its return address.
+A64_FRAME = 176
+A64_GPRS = ['x%d' % i for i in range(19, 29)]
+A64_GPRS_AT = 16
+A64_FPRS_AT = 96
+# d8-d15 are the low halves of v8-v15: only those are set and put back, so
+# that the thread keeps its upper halves.
+A64_FPRS = ['v%d.d.u[0]' % i for i in range(8, 16)]
+A64_SWITCHED_REGS = ['pc', 'sp', 'x29', 'x30'] + A64_GPRS + A64_FPRS
+
 
 def constant(name):
     """An enumerator of gort's (Gwaiting, waitReasonZero, ...)."""
@@ -50,6 +64,65 @@ def constant(name):
 
 def readword(addr):
     return int.from_bytes(bytes(gdb.selected_inferior().read_memory(addr, 8)), 'little')
+
+
+class Amd64:
+    """A saved context on x86-64 (src/arch/amd64.S)."""
+
+    switched = SWITCHED_REGS
+
+    def retaddr(self, sp):
+        return readword(sp + CTX_RET)
+
+    def context(self, sp):
+        """The registers as they are after the switch back returns."""
+        regs = {r: readword(sp + 8 * (1 + i)) for i, r in enumerate(SAVED_REGS)}
+        regs['rip'] = readword(sp + CTX_RET)
+        regs['rsp'] = sp + CTX_RET + 8
+        return regs
+
+
+class Arm64:
+    """A saved context on AArch64 (src/arch/arm64.S)."""
+
+    switched = A64_SWITCHED_REGS
+
+    def __init__(self):
+        # The bits of a code address that pointer authentication signs, as
+        # gdb knows them from the target (pauth_cmask); without them, the
+        # bits above Linux's usual 48-bit user address space.
+        mask = gdb.parse_and_eval('$pauth_cmask')
+        if mask.type.code == gdb.TYPE_CODE_VOID:
+            self.pacmask = ~((1 << 48) - 1) & 0xffffffffffffffff
+        else:
+            self.pacmask = int(mask)
+
+    def retaddr(self, sp):
+        return readword(sp + 8) & ~self.pacmask
+
+    def context(self, sp):
+        """The registers as they are after the switch back returns: the
+        return address in pc and x30, as its ret leaves them (authenticated,
+        so unsigned), sp above the frame."""
+        regs = {r: readword(sp + A64_GPRS_AT + 8 * i) for i, r in enumerate(A64_GPRS)}
+        regs.update({r: readword(sp + A64_FPRS_AT + 8 * i) for i, r in enumerate(A64_FPRS)})
+        regs['x29'] = readword(sp)
+        regs['pc'] = regs['x30'] = self.retaddr(sp)
+        regs['sp'] = sp + A64_FRAME
+        return regs
+
+
+def saved_context_layout():
+    """The saved-context layout of the program's architecture."""
+    try:
+        name = gdb.selected_inferior().architecture().name()
+    except AttributeError:   # gdb before 12
+        name = gdb.newest_frame().architecture().name()
+    if name.startswith('aarch64'):
+        return Arm64()
+    if name.startswith('i386:x86-64'):
+        return Amd64()
+    raise gdb.GdbError('gort: no support for architecture %s' % name)
 
 
 class Layout:
@@ -170,6 +243,7 @@ class Runtime:
         self.reasonzero = constant('waitReasonZero')
         self.reasons = waitreason_strings()
         self.gs = goroutines()
+        self.arch = saved_context_layout()
         # Ms by address, and gdb's threads by kernel thread id (M.procid).
         self.ms = {}
         mp = gdb.lookup_global_symbol('gort__allm').value()
@@ -201,6 +275,18 @@ class Runtime:
         return self.threads.get(int(m['procid'])) if m is not None else None
 
 
+def setregs(names, values):
+    """Assigns registers in the selected thread. Only the newest frame's
+    can be assigned, and after each write gdb selects again the frame that
+    has the selected one's id, which a half-written context can make
+    another (seen on aarch64: pc written back, the frame 1 of that pc and
+    the goroutine's sp was taken for it, and sp then could not be
+    assigned): so frame 0 is selected before each."""
+    for r in names:
+        gdb.execute('select-frame 0')
+        gdb.parse_and_eval('$%s = %d' % (r, values[r]))
+
+
 class InfoGoroutines(gdb.Command):
     """List the goroutines: id, status (with the wait reason, in Go's
     words), the M running it, the function it started with, and where it
@@ -224,7 +310,7 @@ class InfoGoroutines(gdb.Command):
                 elif g.stacklo == 0:
                     where = '(not started)'
                 else:
-                    where = funcname(readword(g.sp + CTX_RET))
+                    where = funcname(rt.arch.retaddr(g.sp))
                 rows.append(('*' if t == selected else ' ', str(g.goid), rt.status(g),
                              'M%d' % int(m['id']) if m is not None else '',
                              funcname(g.fn), where))
@@ -276,21 +362,16 @@ class GoroutineCmd(gdb.Command):
         if g.stacklo == 0:
             print('goroutine %d has not started: it will run %s' % (g.goid, funcname(g.fn)))
             return
-        regs = {r: readword(g.sp + 8 * (1 + i)) for i, r in enumerate(SAVED_REGS)}
-        regs['rip'] = readword(g.sp + CTX_RET)
-        regs['rsp'] = g.sp + CTX_RET + 8
+        regs = rt.arch.context(g.sp)
+        switched = rt.arch.switched
         frame = gdb.selected_frame()
-        # Registers can be assigned only in the newest frame.
         gdb.execute('select-frame 0')
-        saved = {r: int(gdb.parse_and_eval('$' + r)) for r in SWITCHED_REGS}
+        saved = {r: int(gdb.parse_and_eval('$' + r)) for r in switched}
         try:
-            for r in SWITCHED_REGS:
-                gdb.parse_and_eval('$%s = %d' % (r, regs[r]))
+            setregs(switched, regs)
             gdb.execute(cmd)
         finally:
-            gdb.execute('select-frame 0')
-            for r in SWITCHED_REGS:
-                gdb.parse_and_eval('$%s = %d' % (r, saved[r]))
+            setregs(switched, saved)
             frame.select()
 
 
