@@ -33,10 +33,10 @@
  * An event is a word (type, aux, flow code, arg: gort__traceword in
  * runtime.h), the cycle counter (rdtsc, converted to ns at the end by the
  * rate measured against CLOCK_MONOTONIC over the whole trace), then what
- * its type needs. The events of a channel round trip are made small (a
- * start is two words, an unpark one), because what a trace costs a
- * program that switches ten million times a second is mostly the bytes:
- * a quarter of a gigabyte a second to write at four words a switch.
+ * its type needs. The events of a channel round trip are small (a start
+ * is two words, an unpark one): a program that switches twenty million
+ * times a second makes a third of a gigabyte a second of them even so,
+ * which the writer must copy out while sharing the CPUs with the program.
  *
  * Cost. With no trace running each hook is one relaxed load and a branch
  * that is not taken. With one, reading the clock is most of an event's
