@@ -1083,6 +1083,13 @@ static int opentmp(const char *path) {
     return -err;
 }
 
+/* A flow its goroutine was given in an earlier trace, and whose start is
+ * in that trace, must not end in this one. */
+static void clearflow(G *gp, void *arg) {
+    (void)arg;
+    gp->traceflow = 0;
+}
+
 /* Starts a trace into path. The world is stopped, or not yet running. */
 static int tracestart(const char *path) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -1111,6 +1118,7 @@ static int tracestart(const char *path) {
         pp->tracebuf = NULL;
         pp->tracepend = 0;
     }
+    gort__forallg(clearflow, NULL);
     if (++trace.gen == 0)
         trace.gen = 1;
     trace.ticks0 = cputicks();
