@@ -199,16 +199,22 @@ static bool all_parked(const char *d) {
 
 /* start_all's goroutines have counted themselves before parking, and the
  * yields there usually see them parked, but one on the other P may not be
- * there yet (a locked goroutine hands its P off first): dump until all are. */
-__attribute__((noinline)) static void dump_here(char **out) {
+ * there yet (a locked goroutine hands its P off first): dump until all are.
+ * From a goroutine (yield: it may share a P with them) or a thread. */
+static char *dump_all_parked(bool yield) {
     char *d = dump_to_string();
     for (int tries = 0; tries < 100000 && !all_parked(d); tries++) {
         free(d);
-        test_yield_n(10);
+        if (yield)
+            test_yield_n(10);
         sched_yield();
         d = dump_to_string();
     }
-    *out = d;
+    return d;
+}
+
+__attribute__((noinline)) static void dump_here(char **out) {
+    *out = dump_all_parked(true);
     sink++;
 }
 
@@ -273,13 +279,7 @@ static atomic_int main_in_syscall;
 static void *thread_dump(void *arg) {
     while (!atomic_load(&main_in_syscall))
         sched_yield();
-    char *d = dump_to_string();
-    for (int tries = 0; tries < 100000 && !all_parked(d); tries++) {   /* as dump_here */
-        free(d);
-        sched_yield();
-        d = dump_to_string();
-    }
-    *(char **)arg = d;
+    *(char **)arg = dump_all_parked(false);
     return NULL;
 }
 
