@@ -315,7 +315,7 @@ void gort__traceGoCreate(P *pp, G *newg) {
     w[2] = (uint64_t)(uintptr_t)newg->fn;
     w[3] = (uint64_t)curmid();
     newg->traceflow = TRACE_FLOWCREATE;
-    newg->tracegen = trace.gen;
+    newg->tracegen = load_relaxed(&gort__tracing);
     gort__unlock(&trace.lock);
 }
 
@@ -477,7 +477,7 @@ typedef struct wstream {
     uintptr_t fn;
     uint64_t laststamp;  /* the last stamped event's ticks */
     int      nlazy;      /* unstamped events waiting for the next stamp */
-    uint64_t lazy[TRACE_LAZY][4];
+    uint64_t lazy[TRACE_LAZY][2];   /* the Lazy types: two words at most */
 } wstream;
 
 typedef struct namecache {
