@@ -40,16 +40,26 @@
  *
  * Cost. With no trace running each hook is one relaxed load and a branch
  * that is not taken. With one, reading the clock is most of an event's
- * cost, so a slice's end is not stamped when its goroutine parks, yields
- * or exits: the scheduler only notes why it ended (P.tracepend), and the
- * next event on the P stamps the end. When the scheduler goes straight
- * from one goroutine to the next, that is the next one's start, and a
- * channel round trip reads the clock for its two starts only (unparks
- * read it once in 16, see lazy()) instead of six times; the slice then
- * includes the scheduler's few tens of ns to find the next goroutine.
- * When the scheduler looks further (findrunnable) or gives up the P, the
- * end is stamped there. The events of the switch path are inline
- * (runtime.h); the rest are here.
+ * cost, so a switch reads it once: where the slice ends (GoEnd, first
+ * thing on g0 when the goroutine parks, yields or exits). The end is not
+ * written there: the P notes it (P.tracepend, P.tracets) and its next
+ * event writes it, which is the next goroutine's start when the scheduler
+ * goes straight to one; that start takes the same time, so the scheduler's
+ * few tens of ns to find it count in the slice that starts. A channel
+ * round trip thus reads the clock twice instead of six times (unparks
+ * read it once in 16, see lazy()). When the scheduler looks further
+ * (findrunnable) or gives up the P, the end is written there.
+ *
+ * Where the read is matters as much as how many there are. rdtsc is not
+ * ordered with other instructions on paper, but on the x86 machines gort
+ * is measured on it waits for the locked instructions before it to
+ * finish: a rdtsc just after an atomic exchange cost 15 ns where one
+ * after plain work cost 4. The scheduler's path from g0 to the next
+ * goroutine is a row of them (the channel's unlock, the CAS that takes
+ * runnext). Reading it in execute, after all of them, made a traced
+ * round trip about 29 ns slower than an untraced one; at the top of
+ * park_m, after only the context switch to g0, about 21. The events of
+ * the switch path are inline (runtime.h); the rest are here.
  *
  * Starting and stopping. A trace started by gort_trace_start stops the
  * world (p.c) so that no P is writing while the buffers are set up, and so
@@ -262,8 +272,8 @@ static int64_t curmid(void) {
 
 /* Whether a creation or an unpark goes without a stamp (the Lazy event
  * types, with no clock word): TRACE_LAZY - 1 in a row do, then one is
- * stamped. Reading the clock (rdtsc) takes about 11 ns
- * here, a tenth of a channel round trip; the unparked goroutine is stamped
+ * stamped. Reading the clock costs 4 to 15 ns (see the top of the file),
+ * up to a tenth of a channel round trip; the unparked goroutine is stamped
  * when it starts, and the slice the unpark happened in at both ends, so
  * the writer places the unpark just after the stamp before it (wlazy),
  * inside the right slice. The count bounds how many wait for a stamp. */
@@ -280,7 +290,7 @@ static inline void flushpend(P *pp) {
     if (pp->tracepend) {
         uint64_t *w = evp(pp, 2);
         w[0] = evword(evGoEnd, pp->tracepend - 1, 0);
-        w[1] = cputicks();
+        w[1] = pp->tracets;
         pp->tracepend = 0;
     }
 }
@@ -1153,7 +1163,7 @@ static void tracestop(void) {
         tracebuf *b = pp->tracebuf;
         if (pp->tracepend && b && b != &sinkbuf && pp->tracepos + 2 <= pp->tracelim) {
             pp->tracepos[0] = evword(evGoEnd, pp->tracepend - 1, 0);
-            pp->tracepos[1] = trace.ticks1;
+            pp->tracepos[1] = pp->tracets;
             pp->tracepos += 2;
         }
         if (b == &sinkbuf)

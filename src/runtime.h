@@ -329,8 +329,9 @@ struct p {
     uint64_t  *tracelim;     /* one past its last word */
     struct tracebuf *tracebuf;
     uint8_t    tracepend;    /* a slice ended here, for this reason + 1, and
-                                the next event on the P will stamp its end */
+                                the next event on the P writes its end */
     uint8_t    tracelazy;    /* unstamped events since the last clock read */
+    uint64_t   tracets;      /* when that slice ended (if tracepend) */
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {
@@ -790,16 +791,16 @@ static inline uint64_t *gort__traceev(P *pp, int need) {
     return gort__traceevslow(pp, need);
 }
 
-/* execute: gp's slice begins on pp, and ends the one noted by GoEnd. The
- * start function is written only the first time this trace starts gp
- * (room for it is taken, then given back). */
+/* execute: gp's slice begins on pp, and ends the one noted by GoEnd, at
+ * the time GoEnd read. The start function is written only the first time
+ * this trace starts gp (room for it is taken, then given back). */
 static inline void gort__traceGoStart(P *pp, G *gp) {
     uint32_t gen = load_relaxed(&gort__tracing);
     uint64_t withfn = gp->tracegen != gen;
     uint64_t *w = gort__traceev(pp, 3);
     w[0] = gort__traceword(traceEvGoStart, pp->tracepend, gp->traceflow, (uint64_t)gp->goid) |
            withfn * TRACE_WITHFN;
-    w[1] = gort__cputicks();
+    w[1] = pp->tracepend ? pp->tracets : gort__cputicks();
     w[2] = (uint64_t)(uintptr_t)gp->fn;
     pp->tracepos = w + 2 + withfn;
     gp->tracegen = gen;
@@ -807,9 +808,12 @@ static inline void gort__traceGoStart(P *pp, G *gp) {
     pp->tracepend = 0;
 }
 
-/* park_m, gosched_m, goexit0: the slice ended; the next event stamps it. */
+/* park_m, gosched_m, goexit0, first thing on g0: the slice ends now. The
+ * clock is read here and the end written by the next event (exectrace.c
+ * says why). */
 static inline void gort__traceGoEnd(P *pp, int reason) {
     pp->tracepend = (uint8_t)(reason + 1);
+    pp->tracets = gort__cputicks();
 }
 
 /* goready: gp readied from pp's running goroutine. The common case (no

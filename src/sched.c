@@ -518,11 +518,11 @@ void gort__schedule(void) {
 /* On g0: the G is parked. If unlockf refuses (the condition it waited for
  * is already met), the G runs again at once. */
 static G *park_m(M *mp, G *gp) {
+    if (gort__traceon())
+        gort__traceGoEnd(mp->p, gp->waitreason);
     gort__casgstatus(gp, Grunning, Gwaiting);
     mp->curg = NULL;
     gp->m = NULL;
-    if (gort__traceon())
-        gort__traceGoEnd(mp->p, gp->waitreason);
     bool (*fn)(G *, void *) = mp->waitunlockf;
     if (fn) {
         bool ok = fn(gp, mp->waitlock);
@@ -600,11 +600,11 @@ void gort__goready(G *gp) {
  * goyield), or, if goroutines wait on the global queue, behind them
  * (Go's Gosched). */
 static G *gosched_m(M *mp, G *gp) {
+    if (gort__traceon() && mp->p)
+        gort__traceGoEnd(mp->p, traceEndYield);
     gort__casgstatus(gp, Grunning, Grunnable);
     mp->curg = NULL;
     gp->m = NULL;
-    if (gort__traceon() && mp->p)
-        gort__traceGoEnd(mp->p, traceEndYield);
     /* Go's Gosched queues the yielder globally, behind whatever waits
      * there. gort does that only when something does wait there (one
      * relaxed load): goroutines queued globally (made runnable by other
