@@ -33,33 +33,38 @@
  * An event is a word (type, aux, flow code, arg: gort__traceword in
  * runtime.h), the cycle counter (rdtsc, converted to ns at the end by the
  * rate measured against CLOCK_MONOTONIC over the whole trace), then what
- * its type needs. The events of a channel round trip are small (a start
- * is two words, an unpark one): a program that switches twenty million
- * times a second makes a third of a gigabyte a second of them even so,
- * which the writer must copy out while sharing the CPUs with the program.
+ * its type needs. A channel round trip writes little: a start per switch,
+ * three words, and nothing for the unparks, which the starts carry
+ * (TRACE_FLOWREF, runtime.h). A program that switches twenty million
+ * times a second makes half a gigabyte a second of them even so, which
+ * the writer must copy out while sharing the CPUs with the program.
  *
  * Cost. With no trace running each hook is one relaxed load and a branch
  * that is not taken. With one, reading the clock is most of an event's
- * cost, so a switch reads it once: where the slice ends (GoEnd, first
- * thing on g0 when the goroutine parks, yields or exits). The end is not
- * written there: the P notes it (P.tracepend, P.tracets) and its next
- * event writes it, which is the next goroutine's start when the scheduler
- * goes straight to one; that start takes the same time, so the scheduler's
- * few tens of ns to find it count in the slice that starts. A channel
- * round trip thus reads the clock twice instead of six times (unparks
- * read it once in 16, see lazy()). When the scheduler looks further
- * (findrunnable) or gives up the P, the end is written there.
+ * cost, so a switch reads it once. A goroutine that parks or yields reads
+ * it where its slice ends (GoPark, first thing on g0); one that exits
+ * leaves it to the next event (GoEnd). The end is not written there: the
+ * P notes it (P.tracepend, P.tracets) and its next event writes it, which
+ * is the next goroutine's start when the scheduler goes straight to one;
+ * that start takes the same time. A channel round trip thus reads the
+ * clock twice instead of six times (an unpark from a slice reads none;
+ * creations and the scheduler's unparks read it once in 16, see lazy()).
+ * When the scheduler looks further (findrunnable) or gives up the P, the
+ * end is written there.
  *
  * Where the read is matters as much as how many there are. rdtsc is not
  * ordered with other instructions on paper, but on the x86 machines gort
  * is measured on it waits for the locked instructions before it to
  * finish: a rdtsc just after an atomic exchange cost 15 ns where one
- * after plain work cost 4. The scheduler's path from g0 to the next
+ * after plain work cost 4. The scheduler's way from g0 to the next
  * goroutine is a row of them (the channel's unlock, the CAS that takes
- * runnext). Reading it in execute, after all of them, made a traced
- * round trip about 29 ns slower than an untraced one; at the top of
- * park_m, after only the context switch to g0, about 21. The events of
- * the switch path are inline (runtime.h); the rest are here.
+ * runnext): reading the clock in execute, after them, made a traced
+ * round trip about 29 ns slower than an untraced one, and at the top of
+ * park_m about 21. An exit is the other way round: a goroutine's last act
+ * is often an atomic on a line another P shares (a wait group's count),
+ * and a read at the top of goexit0 made the spawn benchmark a tenth
+ * slower than one in execute. The events of the switch path are inline
+ * (runtime.h); the rest are here.
  *
  * Starting and stopping. A trace started by gort_trace_start stops the
  * world (p.c) so that no P is writing while the buffers are set up, and so
@@ -100,11 +105,12 @@ typedef struct tracebuf {
  * events also carry the M (-1: a thread that is not an M). An event is
  * the word gort__traceword(type, aux, flow, arg), the clock (but for the
  * Lazy types), then the words listed. The flow code is the goroutine's
- * (runtime.h); a flow arrow's id is goid << 15 | code. */
+ * (runtime.h). */
 enum {
     evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none),
-                           flow: the flow it ends (0: none); fn if TRACE_WITHFN (else
-                           an earlier event of this trace had it) */
+                           flow: the flow it ends (0: none); the readying slice's
+                           start (with TRACE_FLOWREF, else any); fn if TRACE_WITHFN
+                           (else an earlier event of this trace had it) */
     evGoEnd,         /* P  aux reason: the running slice ended */
     evGoUnpark,      /* PG arg goid, flow; [m] */
     evGoCreate,      /* PG arg goid, flow TRACE_FLOWCREATE; fn [, m] */
@@ -290,8 +296,10 @@ static inline void flushpend(P *pp) {
     if (pp->tracepend) {
         uint64_t *w = evp(pp, 2);
         w[0] = evword(evGoEnd, pp->tracepend - 1, 0);
-        w[1] = pp->tracets;
+        w[1] = pp->tracets ? pp->tracets : cputicks();
+        pp->tracets = 0;
         pp->tracepend = 0;
+        pp->traceslice = 0;
     }
 }
 
@@ -329,12 +337,16 @@ void gort__traceGoCreate(P *pp, G *newg) {
     gort__unlock(&trace.lock);
 }
 
+/* findrunnable, releasep: no slice runs on pp from here until the next
+ * start. */
 void gort__traceStamp(P *pp) {
     flushpend(pp);
+    pp->traceslice = 0;
 }
 
-/* The unpark runtime.h does not do inline: from no P, with a slice end to
- * stamp first, or with the clock due. */
+/* The unpark runtime.h does not do inline: from no P, or from the
+ * scheduler (no slice running, or one that ended and is yet to be
+ * written), as an event of its own. */
 void gort__traceGoUnparkSlow(P *pp, G *gp) {
     if (pp) {
         flushpend(pp);
@@ -360,6 +372,7 @@ void gort__traceGoUnparkSlow(P *pp, G *gp) {
 }
 
 void gort__traceGoSysCall(P *pp, G *gp) {
+    pp->traceslice = 0;
     uint64_t *w = evp(pp, 3);
     w[0] = evword(evGoSysCall, 0, (uint64_t)gp->goid);
     w[1] = cputicks();
@@ -371,7 +384,7 @@ void gort__traceGoSysExit(P *pp, G *gp) {
         flushpend(pp);
         uint64_t *w = evp(pp, 4);
         w[0] = evword(evGoSysExit, 0, (uint64_t)gp->goid);
-        w[1] = cputicks();
+        w[1] = pp->traceslice = cputicks();
         w[2] = (uint64_t)curmid();
         w[3] = (uint64_t)(uintptr_t)gp->fn;
         return;
@@ -510,6 +523,7 @@ static struct {
     uint8_t   mseen[MAXMTRACK];
     uint64_t  lost;           /* event words lost before the buffers read */
     int64_t   maxm;
+    uint64_t  nrefs;          /* flow arrows drawn from TRACE_FLOWREF */
     /* Each goroutine's start function, from the first pass over the events
      * (a start leaves it out when another event of the trace has it, and
      * that one may be in a buffer written later): open addressing by goid. */
@@ -709,12 +723,14 @@ static void slice_start(wstream *s, uint64_t ts, int64_t goid, uintptr_t fn) {
     s->fn = fn;
 }
 
-/* A flow arrow's end: goid's flow with code (runtime.h). */
-static void flow(const char *ph, int pid, int64_t tid, uint64_t ts, int64_t goid, unsigned code) {
+/* A flow arrow's end. An arrow with an event at each end has the id
+ * goid << 15 | code (runtime.h); one drawn from a start's TRACE_FLOWREF
+ * alone gets an id of the writer's, above those. */
+static void flowid(const char *ph, int pid, int64_t tid, uint64_t ts, uint64_t id, bool create) {
     wbegin(ph, pid, tid, ts);
     WLIT(",\"id\":");
-    wuint((uint64_t)goid << 15 | code);
-    if (code == TRACE_FLOWCREATE)
+    wuint(id);
+    if (create)
         WLIT(",\"cat\":\"sched\",\"name\":\"go create\"");
     else
         WLIT(",\"cat\":\"sched\",\"name\":\"go unpark\"");
@@ -722,6 +738,10 @@ static void flow(const char *ph, int pid, int64_t tid, uint64_t ts, int64_t goid
         WLIT(",\"bp\":\"e\"}");
     else
         WLIT("}");
+}
+
+static void flow(const char *ph, int pid, int64_t tid, uint64_t ts, int64_t goid, unsigned code) {
+    flowid(ph, pid, tid, ts, (uint64_t)goid << 15 | code, code == TRACE_FLOWCREATE);
 }
 
 static void instant(int pid, int64_t tid, uint64_t ts, const char *name) {
@@ -741,7 +761,7 @@ static inline int64_t evarg(uint64_t e0) { return (int64_t)(e0 >> 29); }
  * the P-less one; 0 for a type that does not exist (a corrupt stream). */
 static int evlen(uint64_t e0, bool onp) {
     switch (evtype(e0)) {
-    case evGoStart:   return onp ? 2 + !!(e0 & TRACE_WITHFN) : 0;
+    case evGoStart:   return onp ? 3 + !!(e0 & TRACE_WITHFN) : 0;
     case evGoEnd:     return 2;
     case evGoUnpark:  return onp ? 2 : 3;
     case evGoCreate:  return onp ? 3 : 4;
@@ -779,9 +799,18 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
         if (!s)
             break;
         slice_end(pid, s, ts, aux ? aux - 1 : 0);
-        slice_start(s, ts, arg, e[0] & TRACE_WITHFN ? (uintptr_t)x[0] : gfn(arg));
-        if (code)   /* a nanosecond in: inside this slice, not the one ending */
+        slice_start(s, ts, arg, e[0] & TRACE_WITHFN ? (uintptr_t)x[1] : gfn(arg));
+        /* Flow ends go a nanosecond in: inside this slice, not the one
+         * ending. One from a readying slice starts a nanosecond into that
+         * one: the writer knows no closer when it readied, and a slice on
+         * another P may have started before it ended. */
+        if (code & TRACE_FLOWREF) {
+            uint64_t id = (uint64_t)1 << 62 | w.nrefs++;
+            flowid("s", 1, code & ~TRACE_FLOWREF, x[0] + w.tickspernsec, id, false);
+            flowid("f", 1, pid, ts + w.tickspernsec, id, false);
+        } else if (code) {
             flow("f", 1, pid, ts + w.tickspernsec, arg, code);
+        }
         break;
     case evGoEnd:
         if (s)
@@ -885,7 +914,7 @@ static void gfnscan(const tracebuf *b) {
         switch (evtype(e[0])) {
         case evGoStart:
             if (e[0] & TRACE_WITHFN)
-                gfnput(evarg(e[0]), (uintptr_t)e[2]);
+                gfnput(evarg(e[0]), (uintptr_t)e[3]);
             break;
         case evGoCreate:     gfnput(evarg(e[0]), (uintptr_t)e[2]); break;
         case evGoCreateLazy: gfnput(evarg(e[0]), (uintptr_t)e[1]); break;
@@ -1098,6 +1127,7 @@ static int opentmp(const char *path) {
 static void clearflow(G *gp, void *arg) {
     (void)arg;
     gp->traceflow = 0;
+    gp->tracefrom = 0;
 }
 
 /* Starts a trace into path. The world is stopped, or not yet running. */
@@ -1127,6 +1157,8 @@ static int tracestart(const char *path) {
         pp->tracepos = pp->tracelim = NULL;
         pp->tracebuf = NULL;
         pp->tracepend = 0;
+        pp->tracets = 0;
+        pp->traceslice = 0;
     }
     gort__forallg(clearflow, NULL);
     if (++trace.gen == 0)
@@ -1163,7 +1195,7 @@ static void tracestop(void) {
         tracebuf *b = pp->tracebuf;
         if (pp->tracepend && b && b != &sinkbuf && pp->tracepos + 2 <= pp->tracelim) {
             pp->tracepos[0] = evword(evGoEnd, pp->tracepend - 1, 0);
-            pp->tracepos[1] = pp->tracets;
+            pp->tracepos[1] = pp->tracets ? pp->tracets : trace.ticks1;
             pp->tracepos += 2;
         }
         if (b == &sinkbuf)
@@ -1175,6 +1207,7 @@ static void tracestop(void) {
         pp->tracepos = pp->tracelim = NULL;
         pp->tracebuf = NULL;
         pp->tracepend = 0;
+        pp->tracets = 0;
     }
     if (trace.gbuf == &sinkbuf)
         trace.lost += (uint64_t)(trace.gpos - trace.gbuf->ev);

@@ -330,7 +330,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t gopc) {
 static G *goexit0(M *mp, G *gp) {
     P *pp = mp->p;
     if (gort__traceon())
-        gort__traceGoEnd(pp, traceEndExit);
+        gort__traceGoEnd(pp);
     gort__casgstatus(gp, Grunning, Gdead);
     gp->m = NULL;
     mp->curg = NULL;

@@ -195,8 +195,11 @@ struct g {
     int64_t    waitsince;    /* sched.coarsenow when it last parked */
     /* Execution trace (exectrace.c). */
     uint16_t   traceflow;    /* the flow its next start ends: 0 none,
-                                TRACE_FLOWCREATE, or an unpark's code */
-    uint16_t   traceseq;     /* its unparks, for their flow codes */
+                                TRACE_FLOWCREATE, an unpark event's code,
+                                or TRACE_FLOWREF | the readying P */
+    uint16_t   traceseq;     /* its unpark events, for their codes */
+    uint64_t   tracefrom;    /* TRACE_FLOWREF: the start of the slice that
+                                readied it, on that P */
     uint32_t   tracegen;     /* the trace that has its start function: the
                                 trace's starts then leave it out */
     void      *racectx;      /* race flavour: what its wakers synchronise through (race.h) */
@@ -331,7 +334,9 @@ struct p {
     uint8_t    tracepend;    /* a slice ended here, for this reason + 1, and
                                 the next event on the P writes its end */
     uint8_t    tracelazy;    /* unstamped events since the last clock read */
-    uint64_t   tracets;      /* when that slice ended (if tracepend) */
+    uint64_t   tracets;      /* when that slice ended; 0: not read yet */
+    uint64_t   traceslice;   /* when the slice running here started; 0:
+                                none (the scheduler runs) */
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {
@@ -754,15 +759,19 @@ void gort__traceGoUnparkSlow(P *pp, G *gp);
 /* The events of the switch path are inline; exectrace.c has the others,
  * the buffers and the format. An event is a word (gort__traceword), the
  * clock (gort__cputicks; not in the Lazy types), then the words its type
- * has. The switch path's two events are the most frequent of all, so
- * they are small: an unpark is its one word, a start two (three the first
- * time a trace sees the goroutine, with its start function). A flow
- * arrow, from the event that created or readied a goroutine to its next
- * start, is known by the goroutine's id and a code both events carry:
- * TRACE_FLOWCREATE, or 2 + the goroutine's unpark count modulo 2^14. */
+ * has. The switch path is the most frequent of all, so it writes one
+ * event: a start, three words (four the first time a trace sees the
+ * goroutine, with its start function). A goroutine readied from a
+ * running slice writes nothing: it notes in the G the slice's P and start
+ * time, and its next start carries them, so that the writer draws a flow
+ * arrow from that slice to this one. Other flows (a creation, an unpark
+ * from the scheduler or from no P) are known by the goroutine's id and a
+ * code their event and the start both carry: TRACE_FLOWCREATE, or 2 + the
+ * goroutine's unpark count modulo 2^13. */
 enum { traceEvGoStart = 1, traceEvGoUnparkLazy = 15 };
 #define TRACE_LAZY 16   /* creations and unparks per clock read */
 #define TRACE_FLOWCREATE 1
+#define TRACE_FLOWREF 0x4000   /* | the P: the start's third word is the slice's */
 
 /* type (5 bits) | aux (8 bits: a slice's end reason + 1, ...) | 1 bit
  * (GoStart: the start function follows) | flow code (15 bits) | arg (35
@@ -772,9 +781,9 @@ static inline uint64_t gort__traceword(int type, unsigned aux, unsigned flow, ui
 }
 #define TRACE_WITHFN ((uint64_t)1 << 13)
 
-/* The flow code of gp's next unpark. */
+/* The flow code of gp's next unpark event. */
 static inline uint16_t gort__traceflownext(G *gp) {
-    return (uint16_t)(2 + (++gp->traceseq & 0x3fff));
+    return (uint16_t)(2 + (++gp->traceseq & 0x1fff));
 }
 
 uint64_t *gort__traceevslow(P *pp, int need);   /* pp's buffer is full */
@@ -791,43 +800,54 @@ static inline uint64_t *gort__traceev(P *pp, int need) {
     return gort__traceevslow(pp, need);
 }
 
-/* execute: gp's slice begins on pp, and ends the one noted by GoEnd, at
- * the time GoEnd read. The start function is written only the first time
- * this trace starts gp (room for it is taken, then given back). */
+/* execute: gp's slice begins on pp, and ends the one noted by GoPark or
+ * GoEnd, at the time GoPark read (else now). The third word is the readying slice's start
+ * (meaningful with TRACE_FLOWREF only). The start function is written
+ * only the first time this trace starts gp (room for it is taken, then
+ * given back). */
 static inline void gort__traceGoStart(P *pp, G *gp) {
     uint32_t gen = load_relaxed(&gort__tracing);
     uint64_t withfn = gp->tracegen != gen;
-    uint64_t *w = gort__traceev(pp, 3);
+    uint64_t *w = gort__traceev(pp, 4);
+    uint64_t ts = pp->tracets ? pp->tracets : gort__cputicks();
+    pp->tracets = 0;
     w[0] = gort__traceword(traceEvGoStart, pp->tracepend, gp->traceflow, (uint64_t)gp->goid) |
            withfn * TRACE_WITHFN;
-    w[1] = pp->tracepend ? pp->tracets : gort__cputicks();
-    w[2] = (uint64_t)(uintptr_t)gp->fn;
-    pp->tracepos = w + 2 + withfn;
+    w[1] = ts;
+    w[2] = gp->tracefrom;
+    w[3] = (uint64_t)(uintptr_t)gp->fn;
+    pp->tracepos = w + 3 + withfn;
+    pp->traceslice = ts;
     gp->tracegen = gen;
     gp->traceflow = 0;
     pp->tracepend = 0;
 }
 
-/* park_m, gosched_m, goexit0, first thing on g0: the slice ends now. The
- * clock is read here and the end written by the next event (exectrace.c
- * says why). */
-static inline void gort__traceGoEnd(P *pp, int reason) {
+/* park_m, gosched_m, first thing on g0: the slice ends now. The clock is
+ * read here and the end written by the next event (exectrace.c says why
+ * here). */
+static inline void gort__traceGoPark(P *pp, int reason) {
     pp->tracepend = (uint8_t)(reason + 1);
     pp->tracets = gort__cputicks();
 }
 
-/* goready: gp readied from pp's running goroutine. The common case (no
- * end to stamp, no clock read due) writes one word; the rest is in
- * exectrace.c. */
+/* goexit0: the slice ended; the next event reads the clock for its end. A
+ * goroutine's last act is often an atomic on data another P shares (a
+ * wait group's count), which a clock read just after it would wait for. */
+static inline void gort__traceGoEnd(P *pp) {
+    pp->tracepend = traceEndExit + 1;
+}
+
+/* goready: gp readied on pp. From a running slice, the common case, gp
+ * notes the slice and nothing is written; from the scheduler or from no
+ * P, exectrace.c writes an unpark event. */
 static inline void gort__traceGoUnpark(P *pp, G *gp) {
-    if (unlikely(pp == NULL || pp->tracepend != 0 || pp->tracelazy >= TRACE_LAZY - 1)) {
+    if (unlikely(pp == NULL || pp->tracepend != 0 || pp->traceslice == 0)) {
         gort__traceGoUnparkSlow(pp, gp);
         return;
     }
-    pp->tracelazy++;
-    uint16_t flow = gp->traceflow = gort__traceflownext(gp);
-    uint64_t *w = gort__traceev(pp, 1);
-    w[0] = gort__traceword(traceEvGoUnparkLazy, 0, flow, (uint64_t)gp->goid);
+    gp->traceflow = (uint16_t)(TRACE_FLOWREF | pp->id);
+    gp->tracefrom = pp->traceslice;
 }
 void gort__traceGoSysCall(P *pp, G *gp);
 void gort__traceGoSysExit(P *pp, G *gp);     /* pp NULL: the G lost its P */

@@ -519,7 +519,7 @@ void gort__schedule(void) {
  * is already met), the G runs again at once. */
 static G *park_m(M *mp, G *gp) {
     if (gort__traceon())
-        gort__traceGoEnd(mp->p, gp->waitreason);
+        gort__traceGoPark(mp->p, gp->waitreason);
     gort__casgstatus(gp, Grunning, Gwaiting);
     mp->curg = NULL;
     gp->m = NULL;
@@ -601,7 +601,7 @@ void gort__goready(G *gp) {
  * (Go's Gosched). */
 static G *gosched_m(M *mp, G *gp) {
     if (gort__traceon() && mp->p)
-        gort__traceGoEnd(mp->p, traceEndYield);
+        gort__traceGoPark(mp->p, traceEndYield);
     gort__casgstatus(gp, Grunning, Grunnable);
     mp->curg = NULL;
     gp->m = NULL;
