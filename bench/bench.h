@@ -53,14 +53,14 @@ static int bench_report(const char *name, int rc, int failed, double *v, int n, 
     return 0;
 }
 
-static int bench_cmp_i64(const void *a, const void *b) {
+static inline int bench_cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
 /* The p-th percentile (0 < p < 100) of the samples v[0..n), sorted by an
  * earlier bench_sort_i64: the nearest-rank value. */
-static int64_t bench_percentile(const int64_t *v, int n, double p) {
+static inline int64_t bench_percentile(const int64_t *v, int n, double p) {
     int k = (int)(p / 100.0 * n + 0.999999);
     if (k < 1)
         k = 1;
@@ -69,6 +69,6 @@ static int64_t bench_percentile(const int64_t *v, int n, double p) {
     return v[k - 1];
 }
 
-static void bench_sort_i64(int64_t *v, int n) { qsort(v, (size_t)n, sizeof v[0], bench_cmp_i64); }
+static inline void bench_sort_i64(int64_t *v, int n) { qsort(v, (size_t)n, sizeof v[0], bench_cmp_i64); }
 
 #endif /* GORT_BENCH_H */
