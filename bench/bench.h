@@ -13,26 +13,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int bench_cmp_double(const void *a, const void *b) {
+static inline int bench_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
 /* The median of v[0..n) (sorts v). */
-static double bench_median(double *v, int n) {
+static inline double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof v[0], bench_cmp_double);
     return v[n / 2];
 }
 
 /* One line for bench/run.sh. A program that measures several things prints
  * one line for each, under names of its own (timers_wall, timers_p99). */
-static void bench_result(const char *name, double value, const char *unit) {
+static inline void bench_result(const char *name, double value, const char *unit) {
     printf("RESULT %s %.2f %s\n", name, value, unit);
 }
 
 /* The verdict of a run: 0 if gort_run succeeded and the workload did not
  * fail, else 1 with the reason on stderr. */
-static int bench_check(const char *name, int rc, int failed) {
+static inline int bench_check(const char *name, int rc, int failed) {
     if (rc < 0) {
         fprintf(stderr, "%s: gort_run: %s\n", name, strerror(-rc));
         return 1;
@@ -46,7 +46,7 @@ static int bench_check(const char *name, int rc, int failed) {
 
 /* rc is gort_run's result, failed the workload's own verdict, v[0..n) the
  * per-round values. Returns the process's exit status. */
-static int bench_report(const char *name, int rc, int failed, double *v, int n, const char *unit) {
+static inline int bench_report(const char *name, int rc, int failed, double *v, int n, const char *unit) {
     if (bench_check(name, rc, failed))
         return 1;
     bench_result(name, bench_median(v, n), unit);
