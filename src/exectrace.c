@@ -130,7 +130,7 @@ enum {
 
 #define cputicks gort__cputicks
 #define evp gort__traceev
-_Static_assert((int)evGoStart == (int)traceEvGoStart && (int)evGoUnparkLazy == (int)traceEvGoUnparkLazy,
+_Static_assert((int)evGoStart == (int)traceEvGoStart,
                "runtime.h's inline events and exectrace.c's format differ");
 
 static inline uint64_t evword(int type, int aux, uint64_t arg) {

@@ -768,7 +768,7 @@ void gort__traceGoUnparkSlow(P *pp, G *gp);
  * from the scheduler or from no P) are known by the goroutine's id and a
  * code their event and the start both carry: TRACE_FLOWCREATE, or 2 + the
  * goroutine's unpark count modulo 2^13. */
-enum { traceEvGoStart = 1, traceEvGoUnparkLazy = 15 };
+enum { traceEvGoStart = 1 };
 #define TRACE_LAZY 16   /* creations and unparks per clock read */
 #define TRACE_FLOWCREATE 1
 #define TRACE_FLOWREF 0x4000   /* | the P: the start's third word is the slice's */
@@ -801,10 +801,10 @@ static inline uint64_t *gort__traceev(P *pp, int need) {
 }
 
 /* execute: gp's slice begins on pp, and ends the one noted by GoPark or
- * GoEnd, at the time GoPark read (else now). The third word is the readying slice's start
- * (meaningful with TRACE_FLOWREF only). The start function is written
- * only the first time this trace starts gp (room for it is taken, then
- * given back). */
+ * GoEnd, at the time GoPark read (else now). The third word is the
+ * readying slice's start (meaningful with TRACE_FLOWREF only). The start
+ * function is written only the first time this trace starts gp (room for
+ * it is taken, then given back). */
 static inline void gort__traceGoStart(P *pp, G *gp) {
     uint32_t gen = load_relaxed(&gort__tracing);
     uint64_t withfn = gp->tracegen != gen;
