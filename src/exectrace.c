@@ -35,7 +35,8 @@
  * rate measured against CLOCK_MONOTONIC over the whole trace), then what
  * its type needs. A channel round trip writes little: a start per switch,
  * three words, and nothing for the unparks, which the starts carry
- * (TRACE_FLOWREF, runtime.h). A program that switches twenty million
+ * (TRACE_FLOWREF, runtime.h); a goroutine created and run, a creation
+ * of one word and a start of two. A program that switches twenty million
  * times a second makes half a gigabyte a second of them even so, which
  * the writer must copy out while sharing the CPUs with the program.
  *
@@ -109,8 +110,8 @@ typedef struct tracebuf {
 enum {
     evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none),
                            flow: the flow it ends (0: none); the readying slice's
-                           start (with TRACE_FLOWREF, else any); fn if TRACE_WITHFN
-                           (else an earlier event of this trace had it) */
+                           start if TRACE_FLOWREF; fn if TRACE_WITHFN (else
+                           another event of this trace has it) */
     evGoEnd,         /* P  aux reason: the running slice ended */
     evGoUnpark,      /* PG arg goid, flow; [m] */
     evGoCreate,      /* PG arg goid, flow TRACE_FLOWCREATE; fn [, m] */
@@ -125,12 +126,15 @@ enum {
     evNewM,          /* G  arg new m; creator m */
     evMSysCall,      /* G  arg goid; m: in a system call when the trace started */
     evGoUnparkLazy,  /* P  evGoUnpark without its clock word */
-    evGoCreateLazy,  /* P  evGoCreate without its clock word */
+    evGoCreateLazy,  /* P  evGoCreate without its clock word; aux 1: and without
+                           fn, which is that of the creation before it in the
+                           buffer */
 };
 
 #define cputicks gort__cputicks
 #define evp gort__traceev
-_Static_assert((int)evGoStart == (int)traceEvGoStart,
+_Static_assert((int)evGoStart == (int)traceEvGoStart &&
+                   (int)evGoCreateLazy == (int)traceEvGoCreateLazy,
                "runtime.h's inline events and exectrace.c's format differ");
 
 static inline uint64_t evword(int type, int aux, uint64_t arg) {
@@ -247,6 +251,7 @@ uint64_t *gort__traceevslow(P *pp, int need) {
     gort__lock(&trace.lock);
     w = bufnext_locked(&pp->tracepos, &pp->tracelim, &pp->tracebuf, pp->id, need);
     gort__unlock(&trace.lock);
+    pp->tracelastfn = 0;   /* each buffer names the function of its first creation */
     if (unlikely(w == NULL))
         w = sinkbuf.ev;
     return w;
@@ -305,9 +310,10 @@ static inline void flushpend(P *pp) {
 
 /* ---- the events ------------------------------------------------------------------ */
 
-/* The creation carries the function, so the goroutine's starts in this
- * trace leave it out (tracegen). */
-void gort__traceGoCreate(P *pp, G *newg) {
+/* The creations runtime.h does not do inline: the stamped one in
+ * TRACE_LAZY, one made while a slice's end waits to be written (from the
+ * scheduler), and one from no P. Each carries the function. */
+void gort__traceGoCreateSlow(P *pp, G *newg) {
     uint64_t word = gort__traceword(evGoCreate, 0, TRACE_FLOWCREATE, (uint64_t)newg->goid);
     if (pp) {
         flushpend(pp);
@@ -320,7 +326,7 @@ void gort__traceGoCreate(P *pp, G *newg) {
             w[0] = word;
             *++w = cputicks();
         }
-        w[1] = (uint64_t)(uintptr_t)newg->fn;
+        w[1] = pp->tracelastfn = (uintptr_t)newg->fn;
         newg->traceflow = TRACE_FLOWCREATE;
         newg->tracegen = load_relaxed(&gort__tracing);
         return;
@@ -761,7 +767,8 @@ static inline int64_t evarg(uint64_t e0) { return (int64_t)(e0 >> 29); }
  * the P-less one; 0 for a type that does not exist (a corrupt stream). */
 static int evlen(uint64_t e0, bool onp) {
     switch (evtype(e0)) {
-    case evGoStart:   return onp ? 3 + !!(e0 & TRACE_WITHFN) : 0;
+    case evGoStart:
+        return onp ? 2 + !!(evflow(e0) & TRACE_FLOWREF) + !!(e0 & TRACE_WITHFN) : 0;
     case evGoEnd:     return 2;
     case evGoUnpark:  return onp ? 2 : 3;
     case evGoCreate:  return onp ? 3 : 4;
@@ -776,7 +783,7 @@ static int evlen(uint64_t e0, bool onp) {
     case evNewM:      return 3;
     case evMSysCall:  return 3;
     case evGoUnparkLazy: return onp ? 1 : 0;
-    case evGoCreateLazy: return onp ? 2 : 0;
+    case evGoCreateLazy: return onp ? 2 - (evaux(e0) & 1) : 0;
     default:          return 0;
     }
 }
@@ -799,7 +806,8 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
         if (!s)
             break;
         slice_end(pid, s, ts, aux ? aux - 1 : 0);
-        slice_start(s, ts, arg, e[0] & TRACE_WITHFN ? (uintptr_t)x[1] : gfn(arg));
+        slice_start(s, ts, arg,
+                    e[0] & TRACE_WITHFN ? (uintptr_t)x[!!(code & TRACE_FLOWREF)] : gfn(arg));
         /* Flow ends go a nanosecond in: inside this slice, not the one
          * ending. One from a readying slice starts a nanosecond into that
          * one: the writer knows no closer when it readied, and a slice on
@@ -907,6 +915,7 @@ static void wlazy(int32_t pid, wstream *s, uint64_t ts) {
 static void gfnscan(const tracebuf *b) {
     bool onp = b->pid >= 0 && b->pid < 1024;
     const uint64_t *e = b->ev, *end = b->ev + b->n;
+    uintptr_t lastfn = 0;
     while (e < end) {
         int len = evlen(e[0], onp);
         if (len == 0 || e + len > end)
@@ -914,10 +923,17 @@ static void gfnscan(const tracebuf *b) {
         switch (evtype(e[0])) {
         case evGoStart:
             if (e[0] & TRACE_WITHFN)
-                gfnput(evarg(e[0]), (uintptr_t)e[3]);
+                gfnput(evarg(e[0]), (uintptr_t)e[len - 1]);
             break;
-        case evGoCreate:     gfnput(evarg(e[0]), (uintptr_t)e[2]); break;
-        case evGoCreateLazy: gfnput(evarg(e[0]), (uintptr_t)e[1]); break;
+        case evGoCreate:
+            gfnput(evarg(e[0]), (uintptr_t)e[2]);
+            lastfn = (uintptr_t)e[2];
+            break;
+        case evGoCreateLazy:
+            if (len == 2)
+                lastfn = (uintptr_t)e[1];
+            gfnput(evarg(e[0]), lastfn);
+            break;
         case evGoSysExit:
             if (onp)
                 gfnput(evarg(e[0]), (uintptr_t)e[3]);
@@ -939,21 +955,34 @@ static void wbuffer(tracebuf *b) {
             s->open = false;   /* its end is among the lost */
     }
     const uint64_t *e = b->ev, *end = b->ev + b->n;
+    uintptr_t lastfn = 0;   /* the function of the buffer's last creation */
+    uint64_t full[2];
     while (e < end) {
         int type = evtype(e[0]);
         int len = evlen(e[0], s != NULL);
         if (len == 0 || e + len > end)
             break;   /* cannot happen: a corrupt stream; drop the rest */
+        const uint64_t *ev = e;
+        if (type == evGoCreate && s) {
+            lastfn = (uintptr_t)e[2];
+        } else if (type == evGoCreateLazy) {
+            if (len == 2)
+                lastfn = (uintptr_t)e[1];
+            /* The event as it would be with its function, 2 words. */
+            full[0] = e[0] & ~((uint64_t)0xff << 5);
+            full[1] = lastfn;
+            ev = full;
+        }
         bool unstamped = type == evGoUnparkLazy || type == evGoCreateLazy;
         if (unstamped && s->nlazy < TRACE_LAZY) {
-            memcpy(s->lazy[s->nlazy++], e, (size_t)len * sizeof(uint64_t));
+            memcpy(s->lazy[s->nlazy++], ev, (size_t)evlen(ev[0], true) * sizeof(uint64_t));
         } else {
             uint64_t ts = !unstamped ? e[1] : s->laststamp ? s->laststamp : trace.ticks0;
             if (s) {
                 wlazy(pid, s, ts);
                 s->laststamp = ts;
             }
-            wevent(pid, s, e, ts);
+            wevent(pid, s, ev, ts);
         }
         e += len;
     }

@@ -337,6 +337,9 @@ struct p {
     uint64_t   tracets;      /* when that slice ended; 0: not read yet */
     uint64_t   traceslice;   /* when the slice running here started; 0:
                                 none (the scheduler runs) */
+    uintptr_t  tracelastfn;  /* the start function of the last creation in
+                                tracebuf (0: none yet): the next one of the
+                                same function leaves it out */
 
     /* What sysmon saw last time it looked (sysmon only). */
     struct {
@@ -753,22 +756,23 @@ enum {
 /* The events, each called where Go's trace.go has its namesake. pp is the
  * P the current M holds (NULL: none, and the event goes through the
  * locked buffer of P-less events). */
-void gort__traceGoCreate(P *pp, G *newg);
+void gort__traceGoCreateSlow(P *pp, G *newg);
 void gort__traceGoUnparkSlow(P *pp, G *gp);
 
 /* The events of the switch path are inline; exectrace.c has the others,
  * the buffers and the format. An event is a word (gort__traceword), the
  * clock (gort__cputicks; not in the Lazy types), then the words its type
  * has. The switch path is the most frequent of all, so it writes one
- * event: a start, three words (four the first time a trace sees the
- * goroutine, with its start function). A goroutine readied from a
+ * event: a start, two words, one more for the slice that readied the
+ * goroutine (TRACE_FLOWREF) and one more the first time a trace sees the
+ * goroutine (its start function). A goroutine readied from a
  * running slice writes nothing: it notes in the G the slice's P and start
  * time, and its next start carries them, so that the writer draws a flow
  * arrow from that slice to this one. Other flows (a creation, an unpark
  * from the scheduler or from no P) are known by the goroutine's id and a
  * code their event and the start both carry: TRACE_FLOWCREATE, or 2 + the
  * goroutine's unpark count modulo 2^13. */
-enum { traceEvGoStart = 1 };
+enum { traceEvGoStart = 1, traceEvGoCreateLazy = 16 };
 #define TRACE_LAZY 16   /* creations and unparks per clock read */
 #define TRACE_FLOWCREATE 1
 #define TRACE_FLOWREF 0x4000   /* | the P: the start's third word is the slice's */
@@ -801,13 +805,14 @@ static inline uint64_t *gort__traceev(P *pp, int need) {
 }
 
 /* execute: gp's slice begins on pp, and ends the one noted by GoPark or
- * GoEnd, at the time GoPark read (else now). The third word is the
- * readying slice's start (meaningful with TRACE_FLOWREF only). The start
- * function is written only the first time this trace starts gp (room for
- * it is taken, then given back). */
+ * GoEnd, at the time GoPark read (else now). With TRACE_FLOWREF a third
+ * word is the readying slice's start. The start function follows only
+ * the first time this trace starts gp. Room for all four words is taken
+ * and what is not used given back, so that the event has no branch. */
 static inline void gort__traceGoStart(P *pp, G *gp) {
     uint32_t gen = load_relaxed(&gort__tracing);
     uint64_t withfn = gp->tracegen != gen;
+    uint64_t ref = gp->traceflow / TRACE_FLOWREF;   /* the flow code is under 2 * FLOWREF */
     uint64_t *w = gort__traceev(pp, 4);
     uint64_t ts = pp->tracets ? pp->tracets : gort__cputicks();
     pp->tracets = 0;
@@ -815,8 +820,8 @@ static inline void gort__traceGoStart(P *pp, G *gp) {
            withfn * TRACE_WITHFN;
     w[1] = ts;
     w[2] = gp->tracefrom;
-    w[3] = (uint64_t)(uintptr_t)gp->fn;
-    pp->tracepos = w + 3 + withfn;
+    w[2 + ref] = (uint64_t)(uintptr_t)gp->fn;
+    pp->tracepos = w + 2 + ref + withfn;
     pp->traceslice = ts;
     gp->tracegen = gen;
     gp->traceflow = 0;
@@ -836,6 +841,29 @@ static inline void gort__traceGoPark(P *pp, int reason) {
  * wait group's count), which a clock read just after it would wait for. */
 static inline void gort__traceGoEnd(P *pp) {
     pp->tracepend = traceEndExit + 1;
+}
+
+/* newproc1: newg made on pp, by the goroutine running there. The
+ * creation carries the start function, so that newg's starts in this
+ * trace leave it out (tracegen); a P's creations of one function in a
+ * row (a server's accept loop, a fan-out) carry it once per buffer. Most
+ * creations are not stamped (TRACE_LAZY); the writer places them just
+ * after the stamp before them, inside the creating slice. */
+static inline void gort__traceGoCreate(P *pp, G *newg) {
+    if (unlikely(pp->tracepend != 0 || ++pp->tracelazy >= TRACE_LAZY)) {
+        gort__traceGoCreateSlow(pp, newg);
+        return;
+    }
+    uint64_t *w = gort__traceev(pp, 2);
+    uintptr_t fn = (uintptr_t)newg->fn;
+    uint64_t same = fn == pp->tracelastfn;   /* after traceev: a new buffer has none */
+    w[0] = gort__traceword(traceEvGoCreateLazy, (unsigned)same, TRACE_FLOWCREATE,
+                           (uint64_t)newg->goid);
+    w[1] = fn;
+    pp->tracepos = w + 2 - same;
+    pp->tracelastfn = fn;
+    newg->traceflow = TRACE_FLOWCREATE;
+    newg->tracegen = load_relaxed(&gort__tracing);
 }
 
 /* goready: gp readied on pp. From a running slice, the common case, gp
