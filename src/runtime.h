@@ -178,32 +178,39 @@ struct g {
     uint32_t   atomicstatus; /* G status; read by other Ms through readgstatus */
     uint8_t    waitreason;   /* waitReason while Gwaiting */
     uint8_t    stackcanary;  /* the stack has a canary, not a guard page (stack.c) */
+    uint16_t   traceflow;    /* execution trace (exectrace.c): the flow its next
+                                start ends: 0 none, TRACE_FLOWCREATE, an unpark
+                                event's code, or TRACE_FLOWREF | the readying P */
     /* Second line: identity and waiting. */
     int64_t    goid;
     uint32_t   selectdone;   /* CAS'd to 1 by the select case that wins (chan.c) */
+    /* On the head G of a chain in a gqueue: the chain's length and last G. */
+    int32_t    chainn;
     sudog     *waiting;      /* sudogs this G waits on (select), owned by it */
     void      *param;        /* passed by the waker: the sudog that fired */
     void      *tsan_fiber;   /* ThreadSanitizer fiber, when built with it */
     void      *asan_fake_stack; /* AddressSanitizer fake-stack handle */
-    /* On the head G of a chain in a gqueue: the chain's last G and length. */
     G         *chaintail;
-    int32_t    chainn;
+    uint64_t   tracefrom;    /* TRACE_FLOWREF: the start of the slice that
+                                readied it, on that P (written with param) */
+    /* Third line. */
     M         *lockedm;      /* gort_lock_thread: the only M that runs this G */
     /* For goroutine dumps (traceback.c). */
     uintptr_t  gopc;         /* return address of the gort_go that created it */
     int64_t    parentgoid;   /* the goroutine that did; 0 for a thread */
     int64_t    waitsince;    /* sched.coarsenow when it last parked */
-    /* Execution trace (exectrace.c). */
-    uint16_t   traceflow;    /* the flow its next start ends: 0 none,
-                                TRACE_FLOWCREATE, an unpark event's code,
-                                or TRACE_FLOWREF | the readying P */
+    /* Execution trace (exectrace.c), with traceflow and tracefrom above. */
     uint16_t   traceseq;     /* its unpark events, for their codes */
-    uint64_t   tracefrom;    /* TRACE_FLOWREF: the start of the slice that
-                                readied it, on that P */
     uint32_t   tracegen;     /* the trace that has its start function: the
                                 trace's starts then leave it out */
     void      *racectx;      /* race flavour: what its wakers synchronise through (race.h) */
 } __attribute__((aligned(GORT_CACHELINE)));
+/* A start writes the G's first line only, as execute does anyway, and an
+ * unpark the first two, as goready and the channel's hand-off do: a traced
+ * goroutine started on another P than its creator's costs no more cache
+ * lines than an untraced one. */
+_Static_assert(offsetof(G, traceflow) < 64 && offsetof(G, tracefrom) / 64 == offsetof(G, param) / 64,
+               "G: the trace's fields left the lines the scheduler touches");
 
 /* ---- M ------------------------------------------------------------------ */
 
@@ -823,7 +830,8 @@ static inline void gort__traceGoStart(P *pp, G *gp) {
     w[2 + ref] = (uint64_t)(uintptr_t)gp->fn;
     pp->tracepos = w + 2 + ref + withfn;
     pp->traceslice = ts;
-    gp->tracegen = gen;
+    if (withfn)
+        gp->tracegen = gen;
     gp->traceflow = 0;
     pp->tracepend = 0;
 }
