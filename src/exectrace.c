@@ -110,8 +110,8 @@ typedef struct tracebuf {
 enum {
     evGoStart = 1,   /* P  arg goid, aux end reason + 1 of the slice before (0: none),
                            flow: the flow it ends (0: none); the readying slice's
-                           start if TRACE_FLOWREF; fn if TRACE_WITHFN (else
-                           another event of this trace has it) */
+                           start if TRACE_FLOWREF (the function is in the
+                           goroutine's evGoCreate or evGoFn) */
     evGoEnd,         /* P  aux reason: the running slice ended */
     evGoUnpark,      /* PG arg goid, flow; [m] */
     evGoCreate,      /* PG arg goid, flow TRACE_FLOWCREATE; fn [, m] */
@@ -129,6 +129,8 @@ enum {
     evGoCreateLazy,  /* P  evGoCreate without its clock word; aux 1: and without
                            fn, which is that of the creation before it in the
                            buffer */
+    evGoFn,          /* G  arg goid; fn: a goroutine alive when the trace started
+                           (no clock: it only names the goroutine's slices) */
 };
 
 #define cputicks gort__cputicks
@@ -142,6 +144,7 @@ static inline uint64_t evword(int type, int aux, uint64_t arg) {
 }
 
 uint32_t gort__tracing;
+int32_t gort__tracewriters;
 
 enum { traceIdle, traceStarting, traceOn, traceStopping };
 
@@ -328,7 +331,6 @@ void gort__traceGoCreateSlow(P *pp, G *newg) {
         }
         w[1] = pp->tracelastfn = (uintptr_t)newg->fn;
         newg->traceflow = TRACE_FLOWCREATE;
-        newg->tracegen = load_relaxed(&gort__tracing);
         return;
     }
     uint64_t *w = evg_lock(4);
@@ -339,7 +341,6 @@ void gort__traceGoCreateSlow(P *pp, G *newg) {
     w[2] = (uint64_t)(uintptr_t)newg->fn;
     w[3] = (uint64_t)curmid();
     newg->traceflow = TRACE_FLOWCREATE;
-    newg->tracegen = load_relaxed(&gort__tracing);
     gort__unlock(&trace.lock);
 }
 
@@ -531,8 +532,9 @@ static struct {
     int64_t   maxm;
     uint64_t  nrefs;          /* flow arrows drawn from TRACE_FLOWREF */
     /* Each goroutine's start function, from the first pass over the events
-     * (a start leaves it out when another event of the trace has it, and
-     * that one may be in a buffer written later): open addressing by goid. */
+     * (starts leave it out; the goroutine's creation or evGoFn has it, and
+     * may be in a buffer written after one with its starts): open
+     * addressing by goid. */
     struct gfnent { int64_t goid; uintptr_t fn; } *gfns;
     size_t    ngfns, gfncap;  /* gfncap: a power of two, or 0 */
 } w;
@@ -768,7 +770,7 @@ static inline int64_t evarg(uint64_t e0) { return (int64_t)(e0 >> 29); }
 static int evlen(uint64_t e0, bool onp) {
     switch (evtype(e0)) {
     case evGoStart:
-        return onp ? 2 + !!(evflow(e0) & TRACE_FLOWREF) + !!(e0 & TRACE_WITHFN) : 0;
+        return onp ? 2 + !!(evflow(e0) & TRACE_FLOWREF) : 0;
     case evGoEnd:     return 2;
     case evGoUnpark:  return onp ? 2 : 3;
     case evGoCreate:  return onp ? 3 : 4;
@@ -784,6 +786,7 @@ static int evlen(uint64_t e0, bool onp) {
     case evMSysCall:  return 3;
     case evGoUnparkLazy: return onp ? 1 : 0;
     case evGoCreateLazy: return onp ? 2 - (evaux(e0) & 1) : 0;
+    case evGoFn:      return onp ? 0 : 2;
     default:          return 0;
     }
 }
@@ -806,8 +809,7 @@ static void wevent(int32_t pid, wstream *s, const uint64_t *e, uint64_t ts) {
         if (!s)
             break;
         slice_end(pid, s, ts, aux ? aux - 1 : 0);
-        slice_start(s, ts, arg,
-                    e[0] & TRACE_WITHFN ? (uintptr_t)x[!!(code & TRACE_FLOWREF)] : gfn(arg));
+        slice_start(s, ts, arg, gfn(arg));
         /* Flow ends go a nanosecond in: inside this slice, not the one
          * ending. One from a readying slice starts a nanosecond into that
          * one: the writer knows no closer when it readied, and a slice on
@@ -921,9 +923,8 @@ static void gfnscan(const tracebuf *b) {
         if (len == 0 || e + len > end)
             break;
         switch (evtype(e[0])) {
-        case evGoStart:
-            if (e[0] & TRACE_WITHFN)
-                gfnput(evarg(e[0]), (uintptr_t)e[len - 1]);
+        case evGoFn:
+            gfnput(evarg(e[0]), (uintptr_t)e[1]);
             break;
         case evGoCreate:
             gfnput(evarg(e[0]), (uintptr_t)e[2]);
@@ -963,6 +964,10 @@ static void wbuffer(tracebuf *b) {
         if (len == 0 || e + len > end)
             break;   /* cannot happen: a corrupt stream; drop the rest */
         const uint64_t *ev = e;
+        if (type == evGoFn) {   /* gfnscan's only */
+            e += len;
+            continue;
+        }
         if (type == evGoCreate && s) {
             lastfn = (uintptr_t)e[2];
         } else if (type == evGoCreateLazy) {
@@ -1159,6 +1164,27 @@ static void clearflow(G *gp, void *arg) {
     gp->tracefrom = 0;
 }
 
+/* The goroutines alive when a trace starts, each with its start function,
+ * which their starts do not carry (runtime.h), as Go's StartTrace writes
+ * a GoCreate for each. A thread that is not an M may be making one
+ * meanwhile (newproc_global): it publishes the G (its status, release),
+ * then looks at gort__tracing; this has published gort__tracing and then
+ * looks at the statuses. With a seq_cst fence between the two steps on
+ * both sides, at least one sees the other's, so the goroutine is in the
+ * trace by its creation event or by this one (or both). */
+static void gfnsnap(G *gp, void *arg) {
+    (void)arg;
+    uint32_t st = readgstatus(gp);
+    if (st == Gidle || st == Gdead)
+        return;
+    uint64_t *w = evg_lock(2);
+    if (w == NULL)
+        return;
+    w[0] = evword(evGoFn, 0, (uint64_t)gp->goid);
+    w[1] = (uint64_t)(uintptr_t)gp->fn;
+    gort__unlock(&trace.lock);
+}
+
 /* Starts a trace into path. The world is stopped, or not yet running. */
 static int tracestart(const char *path) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -1198,9 +1224,11 @@ static int tracestart(const char *path) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    xadd(&gort__tracewriters, 1);
     int err = pthread_create(&trace.writer, NULL, writer, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
+        xadd(&gort__tracewriters, -1);
         gort__unlock(&trace.lock);
         close(fd);
         close(tmpfd);
@@ -1209,6 +1237,8 @@ static int tracestart(const char *path) {
     trace.state = traceOn;
     store_rel(&gort__tracing, trace.gen);
     gort__unlock(&trace.lock);
+    fence_sc();   /* see gfnsnap */
+    gort__forallg(gfnsnap, NULL);
     return 0;
 }
 
@@ -1258,6 +1288,7 @@ static void tracestop(void) {
 /* Waits for the writer to finish the file, and frees the buffers. */
 static int tracefinish(void) {
     pthread_join(trace.writer, NULL);
+    xadd(&gort__tracewriters, -1);
     gort__lock(&trace.lock);
     tracebuf *b = trace.free;
     trace.free = NULL;

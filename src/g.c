@@ -243,7 +243,6 @@ static void ginit(G *gp, void (*fn)(void *), void *arg, int64_t goid, uintptr_t 
     gp->m = NULL;
     gp->lockedm = NULL;
     gp->traceflow = 0;
-    gp->tracegen = 0;   /* a new goroutine: no trace has its function yet */
     if (raceenabled)
         racegostart(gp, goid);
     gort__casgstatus(gp, Gdead, Grunnable);
@@ -291,6 +290,11 @@ static int64_t newproc_global(void (*fn)(void *), void *arg, uintptr_t gopc) {
         return -ENOMEM;  /* the credit stays reserved; harmless slack */
     int64_t goid = (int64_t)xadd(&gort__sched.goidgen, 1);
     ginit(gp, fn, arg, goid, gopc);
+    /* A trace starting now sees gp, or this sees the trace (exectrace.c,
+     * gfnsnap). */
+    fence_sc();
+    if (gort__traceon())
+        gort__traceGoCreateSlow(NULL, gp);
     xadd(&gort__sched.nforeign, 1);
     xadd(&gort__sched.nforeigncreated, 1);
     gort__lock(&gort__sched.lock);

@@ -201,8 +201,6 @@ struct g {
     int64_t    waitsince;    /* sched.coarsenow when it last parked */
     /* Execution trace (exectrace.c), with traceflow and tracefrom above. */
     uint16_t   traceseq;     /* its unpark events, for their codes */
-    uint32_t   tracegen;     /* the trace that has its start function: the
-                                trace's starts then leave it out */
     void      *racectx;      /* race flavour: what its wakers synchronise through (race.h) */
 } __attribute__((aligned(GORT_CACHELINE)));
 /* A start writes the G's first line only, as execute does anyway, and an
@@ -743,6 +741,10 @@ void gort__wakenetpoller(int64_t when);
  * when it is 0. */
 extern uint32_t gort__tracing;
 
+/* The trace's writer threads alive (0 or 1): threads that are not Ms,
+ * which checkdead does not count as able to make or ready a goroutine. */
+extern int32_t gort__tracewriters;
+
 #ifndef GORT_NOTRACE
 static inline bool gort__traceon(void) { return unlikely(load_relaxed(&gort__tracing) != 0); }
 #else
@@ -771,8 +773,7 @@ void gort__traceGoUnparkSlow(P *pp, G *gp);
  * clock (gort__cputicks; not in the Lazy types), then the words its type
  * has. The switch path is the most frequent of all, so it writes one
  * event: a start, two words, one more for the slice that readied the
- * goroutine (TRACE_FLOWREF) and one more the first time a trace sees the
- * goroutine (its start function). A goroutine readied from a
+ * goroutine (TRACE_FLOWREF). A goroutine readied from a
  * running slice writes nothing: it notes in the G the slice's P and start
  * time, and its next start carries them, so that the writer draws a flow
  * arrow from that slice to this one. Other flows (a creation, an unpark
@@ -785,12 +786,11 @@ enum { traceEvGoStart = 1, traceEvGoCreateLazy = 16 };
 #define TRACE_FLOWREF 0x4000   /* | the P: the start's third word is the slice's */
 
 /* type (5 bits) | aux (8 bits: a slice's end reason + 1, ...) | 1 bit
- * (GoStart: the start function follows) | flow code (15 bits) | arg (35
- * bits: a goroutine id, a P, an M, a count). */
+ * (unused) | flow code (15 bits) | arg (35 bits: a goroutine id, a P, an
+ * M, a count). */
 static inline uint64_t gort__traceword(int type, unsigned aux, unsigned flow, uint64_t arg) {
     return (uint64_t)type | (uint64_t)(aux & 0xff) << 5 | (uint64_t)flow << 14 | arg << 29;
 }
-#define TRACE_WITHFN ((uint64_t)1 << 13)
 
 /* The flow code of gp's next unpark event. */
 static inline uint16_t gort__traceflownext(G *gp) {
@@ -813,25 +813,20 @@ static inline uint64_t *gort__traceev(P *pp, int need) {
 
 /* execute: gp's slice begins on pp, and ends the one noted by GoPark or
  * GoEnd, at the time GoPark read (else now). With TRACE_FLOWREF a third
- * word is the readying slice's start. The start function follows only
- * the first time this trace starts gp. Room for all four words is taken
- * and what is not used given back, so that the event has no branch. */
+ * word is the readying slice's start; room for it is taken and given
+ * back when unused, so that the event has no branch. The start function
+ * is not written: gp's creation has it, or the trace's first events
+ * (the goroutines that were alive when it started, exectrace.c). */
 static inline void gort__traceGoStart(P *pp, G *gp) {
-    uint32_t gen = load_relaxed(&gort__tracing);
-    uint64_t withfn = gp->tracegen != gen;
     uint64_t ref = gp->traceflow / TRACE_FLOWREF;   /* the flow code is under 2 * FLOWREF */
-    uint64_t *w = gort__traceev(pp, 4);
+    uint64_t *w = gort__traceev(pp, 3);
     uint64_t ts = pp->tracets ? pp->tracets : gort__cputicks();
     pp->tracets = 0;
-    w[0] = gort__traceword(traceEvGoStart, pp->tracepend, gp->traceflow, (uint64_t)gp->goid) |
-           withfn * TRACE_WITHFN;
+    w[0] = gort__traceword(traceEvGoStart, pp->tracepend, gp->traceflow, (uint64_t)gp->goid);
     w[1] = ts;
     w[2] = gp->tracefrom;
-    w[2 + ref] = (uint64_t)(uintptr_t)gp->fn;
-    pp->tracepos = w + 2 + ref + withfn;
+    pp->tracepos = w + 2 + ref;
     pp->traceslice = ts;
-    if (withfn)
-        gp->tracegen = gen;
     gp->traceflow = 0;
     pp->tracepend = 0;
 }
@@ -852,9 +847,9 @@ static inline void gort__traceGoEnd(P *pp) {
 }
 
 /* newproc1: newg made on pp, by the goroutine running there. The
- * creation carries the start function, so that newg's starts in this
- * trace leave it out (tracegen); a P's creations of one function in a
- * row (a server's accept loop, a fan-out) carry it once per buffer. Most
+ * creation carries the start function, which newg's starts leave out; a
+ * P's creations of one function in a row (a server's accept loop, a
+ * fan-out) carry it once per buffer. Most
  * creations are not stamped (TRACE_LAZY); the writer places them just
  * after the stamp before them, inside the creating slice. */
 static inline void gort__traceGoCreate(P *pp, G *newg) {
@@ -871,7 +866,6 @@ static inline void gort__traceGoCreate(P *pp, G *newg) {
     pp->tracepos = w + 2 - same;
     pp->tracelastfn = fn;
     newg->traceflow = TRACE_FLOWCREATE;
-    newg->tracegen = load_relaxed(&gort__tracing);
 }
 
 /* goready: gp readied on pp. From a running slice, the common case, gp

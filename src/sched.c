@@ -672,6 +672,10 @@ void gort__checkdead(void) {
     if (run < 0)
         gort__throw("checkdead: inconsistent counts");
     int nthreads = proc_threads();
+    /* The trace's writer is a thread of the runtime's that makes and
+     * readies no goroutine. */
+    if (nthreads > 0)
+        nthreads -= (int)load_acq(&gort__tracewriters);
     if (nthreads < 0 || nthreads > gort__sched.mcount)
         return;
     /* A timer will wake someone; a goroutine waits on a descriptor. */

@@ -390,6 +390,34 @@ TEST(fatal_deadlock_dumps_and_exits_2) {
     expect_in(errout, "[chan receive");
 }
 
+/* The trace's writer is a thread that is not an M; it must not keep
+ * checkdead from ruling. */
+static void traced_deadlock_main(void *arg) {
+    (void)arg;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/gort-test-deadlock-%d.json", (int)getpid());
+    unlink(path);   /* the file stays open: the trace is running */
+    if (gort_trace_start(path) != 0)
+        _exit(98);
+    deadlock_main(NULL);
+}
+static void traced_deadlock_child(void) {
+    with_sleeper = false;
+    unsetenv("GORT_TRACEBACK");
+    gort_run(NULL, traced_deadlock_main, NULL);
+    _exit(99);
+}
+
+TEST(fatal_deadlock_while_tracing) {
+    if (test_tsan())
+        return; /* TSan's own threads keep checkdead from ruling (sched.c) */
+    if (test_emulated() && test_skip("qemu-user's /proc/self/stat has no thread count, so checkdead gives no verdict"))
+        return;
+    int st = run_child(traced_deadlock_child);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    expect_in(errout, "all goroutines are asleep - deadlock!");
+}
+
 static void traceback_none_child(void) {
     with_sleeper = false;
     setenv("GORT_TRACEBACK", "none", 1);

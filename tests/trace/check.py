@@ -62,8 +62,10 @@ def main():
                   "P%d: slices overlap: %s@%.3f+%.3f and %s@%.3f" %
                   (tid, a["name"], a["ts"], a["dur"], b["name"], b["ts"]))
     names = collections.Counter(s["name"] for s in slices)
-    for fn in ("pinger", "ponger", "worker", "sleeper", "syscaller", "yielder", "tmain"):
+    for fn in ("pinger", "ponger", "worker", "sleeper", "syscaller", "yielder", "tmain",
+               "early", "foreigner"):
         check(names[fn] > 0, "no slice named %s (have %s)" % (fn, dict(names)))
+    check(names["?"] == 0, "%d slices not named by their start function" % names["?"])
     ends = collections.Counter((s["name"], s["args"]["end"]) for s in slices)
     for fn in ("pinger", "ponger"):   # which side waits depends on where they run
         check(ends[(fn, "chan receive")] + ends[(fn, "chan send")] >= 100,

@@ -2,7 +2,9 @@
  * traced.c: a program with known behaviour, traced, for tests/trace/check.py
  * (ctest: trace_json). Two goroutines play ping-pong over unbuffered
  * channels, fifty workers take a mutex, one sleeps, one blocks in a system
- * call, one yields, and main waits for them all on a wait group.
+ * call, one yields, one made before the trace starts waits for main to
+ * let it go, a thread that is not an M starts one, and main waits for them
+ * all on a wait group.
  *
  *   traced env           the trace comes from GORT_TRACE (set by run.sh)
  *   traced api PATH      main traces itself with gort_trace_start/stop, and
@@ -11,6 +13,7 @@
  * Prints "traced: ok" when every call answered as API.md says.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +95,28 @@ static void yielder(void *arg) {
     gort_wg_done(&wg);
 }
 
+/* Made before gort_trace_start (api): the trace names its slices by the
+ * goroutines it found alive when it started. */
+static gort_chan *gate;
+static void early(void *arg) {
+    (void)arg;
+    int v;
+    EXPECT(gort_chan_recv(gate, &v) == 1);
+    gort_wg_done(&wg);
+}
+
+/* Started by a thread that is not an M, while the trace runs. */
+static void foreigner(void *arg) {
+    (void)arg;
+    gort_wg_done(&wg);
+}
+
+static void *foreign_thread(void *arg) {
+    (void)arg;
+    EXPECT(gort_go(foreigner, NULL) > 0);
+    return NULL;
+}
+
 static void warmup(void *arg) {
     (void)arg;
     gort_wg_done(&wg);
@@ -113,6 +138,8 @@ static void first_trace(void) {
 
 static void tmain(void *arg) {
     (void)arg;
+    EXPECT(gort_chan_make(&gate, sizeof(int), 0) == 0);
+    gort_go(early, NULL);   /* counted in wg below, before gate lets it go */
     if (tracepath) {
         first_trace();
         EXPECT(gort_trace_start(NULL) == -EINVAL);
@@ -125,7 +152,7 @@ static void tmain(void *arg) {
     }
     EXPECT(gort_chan_make(&ping, sizeof(int), 0) == 0);
     EXPECT(gort_chan_make(&pong, sizeof(int), 0) == 0);
-    gort_wg_add(&wg, 2 + WORKERS + 3);
+    gort_wg_add(&wg, 2 + WORKERS + 3 + 1);
     gort_go(pinger, NULL);
     gort_go(ponger, NULL);
     for (int i = 0; i < WORKERS; i++)
@@ -133,10 +160,19 @@ static void tmain(void *arg) {
     gort_go(sleeper, NULL);
     gort_go(syscaller, NULL);
     gort_go(yielder, NULL);
+    int one = 1;
+    EXPECT(gort_chan_send(gate, &one) == 0);
+    gort_wg_add(&wg, 1);
+    pthread_t th;
+    gort_syscall_enter();   /* the thread's start and join block this M */
+    EXPECT(pthread_create(&th, NULL, foreign_thread, NULL) == 0);
+    EXPECT(pthread_join(th, NULL) == 0);
+    gort_syscall_exit();
     gort_wg_wait(&wg);
     EXPECT(counter == WORKERS);
     gort_chan_free(ping);
     gort_chan_free(pong);
+    gort_chan_free(gate);
     if (tracepath) {
         EXPECT(gort_trace_stop() == 0);
         EXPECT(gort_trace_stop() == -ESRCH);
