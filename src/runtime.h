@@ -849,9 +849,9 @@ static inline void gort__traceGoEnd(P *pp) {
 /* newproc1: newg made on pp, by the goroutine running there. The
  * creation carries the start function, which newg's starts leave out; a
  * P's creations of one function in a row (a server's accept loop, a
- * fan-out) carry it once per buffer. Most
- * creations are not stamped (TRACE_LAZY); the writer places them just
- * after the stamp before them, inside the creating slice. */
+ * fan-out) carry it once per buffer. Most creations are not stamped
+ * (TRACE_LAZY); the writer places them just after the stamp before them,
+ * inside the creating slice. */
 static inline void gort__traceGoCreate(P *pp, G *newg) {
     if (unlikely(pp->tracepend != 0 || ++pp->tracelazy >= TRACE_LAZY)) {
         gort__traceGoCreateSlow(pp, newg);
