@@ -1156,14 +1156,6 @@ static int opentmp(const char *path) {
     return -err;
 }
 
-/* A flow its goroutine was given in an earlier trace, and whose start is
- * in that trace, must not end in this one. */
-static void clearflow(G *gp, void *arg) {
-    (void)arg;
-    gp->traceflow = 0;
-    gp->tracefrom = 0;
-}
-
 /* The goroutines alive when a trace starts, each with its start function,
  * which their starts do not carry (runtime.h), as Go's StartTrace writes
  * a GoCreate for each. A thread that is not an M may be making one
@@ -1171,18 +1163,25 @@ static void clearflow(G *gp, void *arg) {
  * then looks at gort__tracing; this has published gort__tracing and then
  * looks at the statuses. With a seq_cst fence between the two steps on
  * both sides, at least one sees the other's, so the goroutine is in the
- * trace by its creation event or by this one (or both). */
+ * trace by its creation event or by this one (or both). The same pass
+ * clears a flow an earlier trace gave the goroutine, which must not end
+ * in this one (a dead G's is cleared when it is reused, by ginit). Each
+ * G is visited once, so a million goroutines cost one walk over their
+ * Gs. trace.lock held. */
 static void gfnsnap(G *gp, void *arg) {
     (void)arg;
     uint32_t st = readgstatus(gp);
     if (st == Gidle || st == Gdead)
         return;
-    uint64_t *w = evg_lock(2);
-    if (w == NULL)
+    gp->traceflow = 0;
+    gp->tracefrom = 0;
+    uint64_t *w = trace.gpos;
+    if (w != NULL && w + 2 <= trace.glim)
+        trace.gpos = w + 2;
+    else if ((w = bufnext_locked(&trace.gpos, &trace.glim, &trace.gbuf, -1, 2)) == NULL)
         return;
     w[0] = evword(evGoFn, 0, (uint64_t)gp->goid);
     w[1] = (uint64_t)(uintptr_t)gp->fn;
-    gort__unlock(&trace.lock);
 }
 
 /* Starts a trace into path. The world is stopped, or not yet running. */
@@ -1215,7 +1214,6 @@ static int tracestart(const char *path) {
         pp->tracets = 0;
         pp->traceslice = 0;
     }
-    gort__forallg(clearflow, NULL);
     if (++trace.gen == 0)
         trace.gen = 1;
     trace.ticks0 = cputicks();
@@ -1236,9 +1234,9 @@ static int tracestart(const char *path) {
     }
     trace.state = traceOn;
     store_rel(&gort__tracing, trace.gen);
-    gort__unlock(&trace.lock);
     fence_sc();   /* see gfnsnap */
     gort__forallg(gfnsnap, NULL);
+    gort__unlock(&trace.lock);
     return 0;
 }
 
