@@ -913,6 +913,17 @@ static void wlazy(int32_t pid, wstream *s, uint64_t ts) {
     s->nlazy = 0;
 }
 
+/* The function a creation event of a buffer names. A one-word
+ * evGoCreateLazy names that of the creation before it in the buffer,
+ * which *lastfn (0 at the buffer's start) follows. */
+static uintptr_t creationfn(const uint64_t *e, int len, uintptr_t *lastfn) {
+    if (evtype(e[0]) == evGoCreate)
+        *lastfn = (uintptr_t)e[2];
+    else if (len == 2)
+        *lastfn = (uintptr_t)e[1];
+    return *lastfn;
+}
+
 /* The first pass: the start functions one buffer's events carry. */
 static void gfnscan(const tracebuf *b) {
     bool onp = b->pid >= 0 && b->pid < 1024;
@@ -927,13 +938,8 @@ static void gfnscan(const tracebuf *b) {
             gfnput(evarg(e[0]), (uintptr_t)e[1]);
             break;
         case evGoCreate:
-            gfnput(evarg(e[0]), (uintptr_t)e[2]);
-            lastfn = (uintptr_t)e[2];
-            break;
         case evGoCreateLazy:
-            if (len == 2)
-                lastfn = (uintptr_t)e[1];
-            gfnput(evarg(e[0]), lastfn);
+            gfnput(evarg(e[0]), creationfn(e, len, &lastfn));
             break;
         case evGoSysExit:
             if (onp)
@@ -968,14 +974,12 @@ static void wbuffer(tracebuf *b) {
             e += len;
             continue;
         }
-        if (type == evGoCreate && s) {
-            lastfn = (uintptr_t)e[2];
+        if (type == evGoCreate) {
+            creationfn(e, len, &lastfn);
         } else if (type == evGoCreateLazy) {
-            if (len == 2)
-                lastfn = (uintptr_t)e[1];
             /* The event as it would be with its function, 2 words. */
+            full[1] = creationfn(e, len, &lastfn);
             full[0] = e[0] & ~((uint64_t)0xff << 5);
-            full[1] = lastfn;
             ev = full;
         }
         bool unstamped = type == evGoUnparkLazy || type == evGoCreateLazy;
