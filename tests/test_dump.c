@@ -358,8 +358,29 @@ static int run_child(void (*fn)(void)) {
     return st;
 }
 
+/* Whether checkdead can give a verdict in this run; the test returns if
+ * not. */
+static bool checkdead_rules(void) {
+    if (test_tsan())
+        return false; /* TSan's own threads keep checkdead from ruling (sched.c) */
+    if (test_emulated() && test_skip("qemu-user's /proc/self/stat has no thread count, so checkdead gives no verdict"))
+        return false;
+    return true;
+}
+
+/* The trace's writer is a thread that is not an M; it must not keep
+ * checkdead from ruling: with this set, deadlock_main traces itself. */
+static bool deadlock_traced;
+
 static void deadlock_main(void *arg) {
     (void)arg;
+    if (deadlock_traced) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/gort-test-deadlock-%d.json", (int)getpid());
+        if (gort_trace_start(path) != 0)
+            _exit(98);
+        unlink(path);   /* the trace keeps it open; the process ends without stopping it */
+    }
     start_all();
     gort_mutex_unlock(&held);   /* the locker may go on; everything else is stuck */
     gort_waitgroup wg = { 0 };
@@ -374,9 +395,7 @@ static void deadlock_child(void) {
 }
 
 TEST(fatal_deadlock_dumps_and_exits_2) {
-    if (test_tsan())
-        return; /* TSan's own threads keep checkdead from ruling (sched.c) */
-    if (test_emulated() && test_skip("qemu-user's /proc/self/stat has no thread count, so checkdead gives no verdict"))
+    if (!checkdead_rules())
         return;
     int st = run_child(deadlock_child);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
@@ -390,28 +409,13 @@ TEST(fatal_deadlock_dumps_and_exits_2) {
     expect_in(errout, "[chan receive");
 }
 
-/* The trace's writer is a thread that is not an M; it must not keep
- * checkdead from ruling. */
-static void traced_deadlock_main(void *arg) {
-    (void)arg;
-    char path[64];
-    snprintf(path, sizeof path, "/tmp/gort-test-deadlock-%d.json", (int)getpid());
-    unlink(path);   /* the file stays open: the trace is running */
-    if (gort_trace_start(path) != 0)
-        _exit(98);
-    deadlock_main(NULL);
-}
 static void traced_deadlock_child(void) {
-    with_sleeper = false;
-    unsetenv("GORT_TRACEBACK");
-    gort_run(NULL, traced_deadlock_main, NULL);
-    _exit(99);
+    deadlock_traced = true;
+    deadlock_child();
 }
 
 TEST(fatal_deadlock_while_tracing) {
-    if (test_tsan())
-        return; /* TSan's own threads keep checkdead from ruling (sched.c) */
-    if (test_emulated() && test_skip("qemu-user's /proc/self/stat has no thread count, so checkdead gives no verdict"))
+    if (!checkdead_rules())
         return;
     int st = run_child(traced_deadlock_child);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
@@ -426,9 +430,7 @@ static void traceback_none_child(void) {
 }
 
 TEST(fatal_traceback_none) {
-    if (test_tsan())
-        return; /* TSan's own threads keep checkdead from ruling (sched.c) */
-    if (test_emulated() && test_skip("qemu-user's /proc/self/stat has no thread count, so checkdead gives no verdict"))
+    if (!checkdead_rules())
         return;
     int st = run_child(traceback_none_child);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
@@ -446,9 +448,7 @@ static void traceback_crash_child(void) {
 }
 
 TEST(fatal_traceback_crash_aborts) {
-    if (test_tsan())
-        return; /* TSan's own threads keep checkdead from ruling (sched.c) */
-    if (test_emulated() && test_skip("qemu-user's /proc/self/stat has no thread count, so checkdead gives no verdict"))
+    if (!checkdead_rules())
         return;
     int st = run_child(traceback_crash_child);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
